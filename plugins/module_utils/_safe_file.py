@@ -1,0 +1,274 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) wise.mtls contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module_utils is PRIVATE and should only be used by this collection. Breaking changes can occur any time.
+
+"""The one safe-write path for every file this collection puts on a host.
+
+A file is written to a temp file in the destination folder that is created 0600 (whatever
+the umask), given its owner, group and final mode and SELinux context before a byte is
+written, fsynced, then renamed over the destination (atomic on POSIX) and the folder
+fsynced. Readers therefore see the old file or the new one, never a mix, and a private key
+is never readable by anyone else, not even for an instant. A destination that is a
+symbolic link, or not a regular file, is refused rather than written through.
+"""
+
+from __future__ import annotations
+
+import errno
+import grp
+import os
+import pwd
+import stat
+import tempfile
+import time
+
+
+class SafeFileError(Exception):
+    """A file operation refused or failed; the message says what to do."""
+
+
+class FileState(object):
+    """What is on disk at a path: content (None when absent) and attributes."""
+
+    def __init__(self, path, follow=False):
+        self.path = path
+        self.exists = False
+        self.content = None
+        self.mode = None
+        self.uid = None
+        self.gid = None
+        try:
+            info = os.stat(path) if follow else os.lstat(path)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return
+            raise SafeFileError("Cannot inspect {0}: {1}.".format(path, exc.strerror))
+        if stat.S_ISLNK(info.st_mode):
+            raise SafeFileError(
+                "{0} is a symbolic link (to {1}); refusing to read or write through it. Point the path at the real "
+                "file, or remove the link.".format(path, os.readlink(path)))
+        if not stat.S_ISREG(info.st_mode):
+            raise SafeFileError("{0} exists but is not a regular file; move it away or choose another path.".format(path))
+        self.exists = True
+        self.mode = stat.S_IMODE(info.st_mode)
+        self.uid = info.st_uid
+        self.gid = info.st_gid
+
+    def read(self, limit=1024 * 1024):
+        """Read the content (at most limit bytes: these files are small, a huge one is a mistake)."""
+        if not self.exists:
+            return None
+        if self.content is None:
+            try:
+                with open(self.path, "rb") as handle:
+                    self.content = handle.read(limit + 1)
+            except (IOError, OSError) as exc:
+                raise SafeFileError("Cannot read {0}: {1}. Check its permissions.".format(self.path, exc.strerror))
+            if len(self.content) > limit:
+                raise SafeFileError("{0} is larger than {1} bytes; it is not a key, CSR or certificate.".format(
+                    self.path, limit))
+        return self.content
+
+    def attributes_differ(self, wanted):
+        """True when owner, group or mode differ from wanted (a FileAttributes)."""
+        return bool(self.attribute_changes(wanted))
+
+    def attribute_changes(self, wanted):
+        changes = {}
+        if wanted.mode is not None and self.mode != wanted.mode:
+            changes["mode"] = (_octal(self.mode), _octal(wanted.mode))
+        if wanted.uid is not None and self.uid != wanted.uid:
+            changes["owner"] = (self.uid, wanted.uid)
+        if wanted.gid is not None and self.gid != wanted.gid:
+            changes["group"] = (self.gid, wanted.gid)
+        return changes
+
+
+class FileAttributes(object):
+    """Wanted owner, group and mode, resolved to numbers once (None = leave as is)."""
+
+    def __init__(self, mode=None, owner=None, group=None):
+        self.mode = parse_mode(mode)
+        self.uid = _resolve(owner, pwd.getpwnam, "pw_uid", "owner")
+        self.gid = _resolve(group, grp.getgrnam, "gr_gid", "group")
+
+
+def parse_mode(mode):
+    """Accept 0600, '0600' or '600' (octal); refuse symbolic modes with a clear message."""
+    if mode is None:
+        return None
+    if isinstance(mode, int):
+        return mode
+    text = str(mode).strip()
+    try:
+        value = int(text, 8)
+    except ValueError:
+        raise SafeFileError("Mode {0!r} is not an octal mode; write it as a quoted string such as '0600'.".format(mode))
+    if value > 0o7777:
+        raise SafeFileError("Mode {0!r} is out of range; use an octal mode such as '0600'.".format(mode))
+    return value
+
+
+def _resolve(name, lookup, field, what):
+    if name is None or name == "":
+        return None
+    text = str(name)
+    if text.isdigit():
+        return int(text)
+    try:
+        return getattr(lookup(text), field)
+    except KeyError:
+        raise SafeFileError("The {0} {1!r} does not exist on this host; create it first or use another.".format(
+            what, text))
+
+
+def _octal(mode):
+    return None if mode is None else "{0:04o}".format(mode)
+
+
+def check_parent(path):
+    parent = os.path.dirname(os.path.abspath(path)) or "/"
+    if not os.path.isdir(parent):
+        raise SafeFileError("The folder {0} does not exist; create it first (the wise.mtls.client role does).".format(
+            parent))
+    return parent
+
+
+def write_file(module, path, content, attributes):
+    """Atomically put content at path with attributes; returns nothing, raises SafeFileError."""
+    parent = check_parent(path)
+    existing = FileState(path)  # refuses a symlink or a non-regular file at the destination
+    uid, gid, mode = attributes.uid, attributes.gid, attributes.mode
+    if existing.exists:  # unset attributes keep what the file had
+        uid = existing.uid if uid is None else uid
+        gid = existing.gid if gid is None else gid
+        mode = existing.mode if mode is None else mode
+    context = _selinux_context(module, path)
+    try:
+        descriptor, temp_path = tempfile.mkstemp(dir=parent, prefix=".{0}.".format(os.path.basename(path)),
+                                                 suffix=".tmp")
+    except OSError as exc:
+        raise SafeFileError("Cannot create a file in {0}: {1}.".format(parent, exc.strerror))
+    try:
+        try:
+            # mkstemp made it 0600; owner, group and mode are set before any content exists.
+            if uid is not None or gid is not None:
+                os.fchown(descriptor, -1 if uid is None else uid, -1 if gid is None else gid)
+            os.fchmod(descriptor, 0o600 if mode is None else mode)
+            if context is not None:
+                module.set_context_if_different(temp_path, context, False)
+            _write_all(descriptor, content)
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.rename(temp_path, path)
+    except OSError as exc:
+        _unlink_quietly(temp_path)
+        raise SafeFileError("Cannot write {0}: {1}.".format(path, exc.strerror))
+    except BaseException:
+        _unlink_quietly(temp_path)
+        raise
+    _fsync_folder(parent)
+
+
+def apply_attributes(path, attributes):
+    """Set owner, group and mode of an existing file in place; True when anything changed."""
+    state = FileState(path)
+    changes = state.attribute_changes(attributes)
+    try:
+        if "owner" in changes or "group" in changes:
+            os.lchown(path, -1 if attributes.uid is None else attributes.uid,
+                      -1 if attributes.gid is None else attributes.gid)
+        if "mode" in changes:
+            os.chmod(path, attributes.mode)
+    except OSError as exc:
+        raise SafeFileError("Cannot set owner, group or mode of {0}: {1}.".format(path, exc.strerror))
+    return bool(changes)
+
+
+def backup_file(module, path, mode=None):
+    """Copy path beside itself through the safe path; returns the copy's path.
+
+    The copy keeps owner and group, and the original's mode unless mode is given
+    (private keys pass 0600 so that no backup is ever more open than that).
+    """
+    state = FileState(path)
+    if not state.exists:
+        return None
+    backup_path = "{0}.{1}.{2}~".format(path, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S"))
+    wanted = FileAttributes(mode=state.mode if mode is None else mode, owner=state.uid, group=state.gid)
+    write_file(module, backup_path, state.read(), wanted)
+    return backup_path
+
+
+def describe(state):
+    """Owner, group and mode of a FileState as people read them (names where they exist)."""
+    if not state.exists:
+        return {"exists": False}
+    return {"exists": True, "mode": _octal(state.mode), "owner": _name(pwd.getpwuid, state.uid, "pw_name"),
+            "group": _name(grp.getgrgid, state.gid, "gr_name")}
+
+
+def describe_planned(current, wanted):
+    """Owner, group and mode the file will have once written with wanted attributes."""
+    mode = wanted.mode if wanted.mode is not None else (current.mode if current.exists else 0o600)
+    uid = wanted.uid if wanted.uid is not None else (current.uid if current.exists else os.geteuid())
+    gid = wanted.gid if wanted.gid is not None else (current.gid if current.exists else os.getegid())
+    return {"mode": _octal(mode), "owner": _name(pwd.getpwuid, uid, "pw_name"), "group": _name(grp.getgrgid, gid, "gr_name")}
+
+
+def _name(lookup, number, field):
+    try:
+        return getattr(lookup(number), field)
+    except KeyError:
+        return str(number)
+
+
+def remove_file(path):
+    FileState(path)
+    try:
+        os.unlink(path)
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            raise SafeFileError("Cannot remove {0}: {1}.".format(path, exc.strerror))
+        return False
+    _fsync_folder(os.path.dirname(os.path.abspath(path)))
+    return True
+
+
+def _write_all(descriptor, content):
+    view = memoryview(content)
+    while view:
+        written = os.write(descriptor, view)
+        view = view[written:]
+
+
+def _fsync_folder(folder):
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _selinux_context(module, path):
+    if module is None or not module.selinux_enabled():
+        return None
+    if os.path.exists(path):
+        return module.selinux_context(path)
+    return module.selinux_default_context(path)
