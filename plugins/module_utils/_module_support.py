@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+from ansible_collections.wise.mtls.plugins.module_utils import _crypto as crypto
 from ansible_collections.wise.mtls.plugins.module_utils import _policy as policy
+from ansible_collections.wise.mtls.plugins.module_utils import _safe_file as safe_file
 
 
 def fail_on_findings(module, findings, **extra):
@@ -29,3 +31,16 @@ def _lines(facts):
     if not facts:
         return ""
     return "".join("{0}: {1}\n".format(key, facts[key]) for key in sorted(facts))
+
+
+def load_key_file(module, path, passphrase):
+    """The private key at path, or a clear failure (missing, unreadable, wrong passphrase)."""
+    state = safe_file.FileState(path, follow=True)
+    if not state.exists:
+        module.fail_json(msg="The private key {0} does not exist; create it first (wise.mtls.private_key). "
+                             "Nothing was changed.".format(path), path=path)
+    try:
+        return crypto.load_private_key(state.read(), passphrase)
+    except crypto.KeyLoadError as exc:
+        module.fail_json(msg="The private key {0} cannot be used: {1}. Nothing was changed.".format(path, exc),
+                         path=path, reason=exc.reason)

@@ -205,10 +205,10 @@ def backup_file(module, path, mode=None):
 
 
 def describe(state):
-    """Owner, group and mode of a FileState as people read them (names where they exist)."""
+    """Owner, group and mode of a FileState as people read them (names where they exist); {} when absent."""
     if not state.exists:
-        return {"exists": False}
-    return {"exists": True, "mode": _octal(state.mode), "owner": _name(pwd.getpwuid, state.uid, "pw_name"),
+        return {}
+    return {"mode": _octal(state.mode), "owner": _name(pwd.getpwuid, state.uid, "pw_name"),
             "group": _name(grp.getgrgid, state.gid, "gr_name")}
 
 

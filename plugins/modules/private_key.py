@@ -115,17 +115,17 @@ path:
   returned: always
   type: str
   sample: /etc/wise-mtls/sandbox/client.key
-type:
+key_type:
   description: Key algorithm of the key on disk (or of the key that would be created, in check mode).
   returned: when O(state=present)
   type: str
   sample: rsa
-size:
+key_size:
   description: Key size in bits.
   returned: when O(state=present)
   type: int
   sample: 4096
-curve:
+key_curve:
   description: Curve name of an ECC key.
   returned: when O(state=present) and the key is ECC
   type: str
@@ -210,7 +210,7 @@ def ensure_key(module, current, wanted_attributes):
                                  "replace_mismatched=true to replace it (a backup is kept, and certificates issued "
                                  "for the old key stop matching).".format(current.path, mismatch), path=current.path)
 
-    create = existing_key is None
+    create = not current.exists or mismatch is not None
     attributes_change = not create and current.attributes_differ(wanted_attributes)
     before = describe_key(existing_key, current)
     result = dict(changed=create or attributes_change, path=current.path)
@@ -218,7 +218,7 @@ def ensure_key(module, current, wanted_attributes):
     if module.check_mode:
         if create:
             after = dict(type=key_type, size=size, fingerprint="(new key)")
-            result.update(type=key_type, size=size, fingerprint=None, public_key=None)
+            result.update(key_type=key_type, key_size=size, fingerprint=None, public_key=None)
         else:
             after = dict(before)
             result.update(key_report(existing_key))
@@ -251,7 +251,7 @@ def load_existing_key(module, current, key_type, size):
         return None, "cannot be used: {0}".format(to_native(exc))
     info = crypto.describe_public_key(key.public_key())
     if info["type"] != key_type or info["size"] != size:
-        return None, "holds a {0} {1} key, but a {2} {3} key was asked for".format(
+        return key, "holds a {0} {1} key, but a {2} {3} key was asked for".format(
             info["type"].upper(), info["size"], key_type.upper(), size)
     return key, None
 
@@ -269,10 +269,10 @@ def remove_key(module, current):
 
 def key_report(key):
     info = crypto.describe_public_key(key.public_key())
-    report = dict(type=info["type"], size=info["size"], fingerprint=crypto.public_key_fingerprint(key.public_key()),
+    report = dict(key_type=info["type"], key_size=info["size"], fingerprint=crypto.public_key_fingerprint(key.public_key()),
                   public_key=crypto.public_key_pem(key.public_key()))
     if info["curve"]:
-        report["curve"] = info["curve"]
+        report["key_curve"] = info["curve"]
     return report
 
 
@@ -281,7 +281,6 @@ def describe_key(key, state):
     if not state.exists:
         return None
     facts = safe_file.describe(state)
-    facts.pop("exists")
     if key is not None:
         info = crypto.describe_public_key(key.public_key())
         facts.update(type=info["type"], size=info["size"], fingerprint=crypto.public_key_fingerprint(key.public_key()))
