@@ -1,0 +1,262 @@
+# Copyright: contributors to the wise.mtls collection
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Command line: ``python -m wise_emulator <command> --state-dir DIR ...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from . import hub, pki
+from .policy import PolicyUnavailable
+from .server import DEFAULT_TOKEN_TTL, TLS_VERSIONS, ServeError, serve
+from .state import DEFAULT_CLIENT_ID, FAULT_KEYS, MAX_DELAY_SECONDS, SERVER_CERT_CHOICES, StateDir, StateError
+
+STATE_ENV = "WISE_EMULATOR_STATE_DIR"
+
+
+def _status(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not an HTTP status: %r" % text)
+
+
+def _delay(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a number of seconds: %r" % text)
+    if not 0 <= value <= MAX_DELAY_SECONDS:
+        raise argparse.ArgumentTypeError("delay must be between 0 and %d seconds" % MAX_DELAY_SECONDS)
+    return value
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a whole number: %r" % text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _add_fault_options(parser, for_serve=False):
+    prefix = "fault " if for_serve else ""
+    parser.add_argument("--status", type=_status, metavar="CODE",
+                        help="%sanswer the playground with this HTTP error status (e.g. 401, 403, 500)" % prefix)
+    parser.add_argument("--token-status", type=_status, metavar="CODE",
+                        help="%sanswer /oauth/token with this HTTP error status" % prefix)
+    parser.add_argument("--delay", type=_delay, metavar="SECONDS",
+                        help="%swait this long before answering the playground (max %d)" % (prefix, MAX_DELAY_SECONDS))
+    parser.add_argument("--token-delay", type=_delay, metavar="SECONDS",
+                        help="%swait this long before answering /oauth/token" % prefix)
+    parser.add_argument("--reject", action="append", default=None, metavar="NAME_OR_SHA256",
+                        help="%srefuse this issued certificate (name or SHA-256 fingerprint) in the TLS handshake; "
+                             "repeatable" % prefix)
+
+
+def _faults_from(args):
+    faults = {}
+    for key in ("status", "token_status", "delay", "token_delay", "reject"):
+        value = getattr(args, key, None)
+        if value is not None:
+            faults[key] = value
+    return faults
+
+
+def build_parser():
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--state-dir", default=os.environ.get(STATE_ENV),
+                        help="emulator state directory (default: $%s)" % STATE_ENV)
+
+    parser = argparse.ArgumentParser(
+        prog="python -m wise_emulator",
+        description="Wise mTLS API and Developer Hub emulator, for tests and rehearsals on loopback only.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("init", parents=[common], help="create the state directory (idempotent)")
+    p.add_argument("--client-id", help="register (or update) this API client")
+    p.add_argument("--client-secret", help="its client secret")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser("sign", parents=[common], help="issue a client certificate for a CSR (Developer Hub)")
+    p.add_argument("--csr", required=True, help="CSR file (PEM); '-' reads standard input")
+    p.add_argument("--name", required=True, help="certificate name (unique)")
+    p.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help="client ID (becomes the subject CN; default %(default)s)")
+    validity = p.add_mutually_exclusive_group()
+    validity.add_argument("--days", type=_positive_int, help="validity in days (default %d)" % hub.DEFAULT_VALIDITY_DAYS)
+    validity.add_argument("--validity-seconds", type=_positive_int, help="validity in seconds (rotation tests)")
+    p.add_argument("--backdate-seconds", type=int, default=0,
+                   help="start the validity this many seconds in the past (to make expired certificates)")
+    p.add_argument("--out", required=True, help="where to write the issued certificate (PEM); '-' for standard output")
+    p.add_argument("--json", action="store_true", help="print the registry record as JSON")
+
+    p = sub.add_parser("revoke", parents=[common], help="revoke an issued certificate")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--name", help="certificate name")
+    target.add_argument("--fingerprint", help="SHA-256 fingerprint")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("list", parents=[common], help="list issued certificates")
+    p.add_argument("--json", action="store_true", help="JSON output (includes the PEM)")
+
+    p = sub.add_parser("serve", parents=[common], help="run the mTLS API server until SIGTERM/SIGINT")
+    p.add_argument("--port", type=int, default=0, help="TCP port (0 picks a free one; default %(default)s)")
+    p.add_argument("--bind", default="127.0.0.1", help="loopback address to listen on (default %(default)s)")
+    p.add_argument("--tls-version", choices=TLS_VERSIONS, default="both", help="TLS versions offered (default %(default)s)")
+    p.add_argument("--server-cert", choices=SERVER_CERT_CHOICES, default="valid",
+                   help="server certificate to present (default %(default)s)")
+    p.add_argument("--ready-file", help="write JSON (base_url, port, ca_path, pid) here once listening")
+    p.add_argument("--token-ttl", type=_positive_int, default=DEFAULT_TOKEN_TTL,
+                   help="access token lifetime in seconds (default %(default)s)")
+    p.add_argument("--watch-pid", type=int, help="stop when this process is gone")
+    p.add_argument("--clear-faults", action="store_true", help="start with no faults (empties faults.json)")
+    _add_fault_options(p, for_serve=True)
+
+    p = sub.add_parser("fault", help="switch misbehaviour of a running (or next) server")
+    fsub = p.add_subparsers(dest="fault_command", metavar="ACTION")
+    fsub.required = True
+    fp = fsub.add_parser("set", parents=[common], help="set faults (merged into what is set)")
+    _add_fault_options(fp)
+    fp = fsub.add_parser("clear", parents=[common], help="clear all faults, or only the named ones")
+    fp.add_argument("names", nargs="*", metavar="FAULT", help="status, token-status, delay, token-delay or reject")
+    fsub.add_parser("show", parents=[common], help="print the current faults as JSON")
+    return parser
+
+
+def _state(args):
+    if not args.state_dir:
+        raise StateError("--state-dir is required (or set $%s)" % STATE_ENV)
+    return StateDir(args.state_dir)
+
+
+def _print_json(data):
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _cmd_init(args):
+    if args.client_secret and not args.client_id:
+        raise StateError("--client-secret needs --client-id")
+    state = _state(args)
+    created = state.init(client_id=args.client_id, client_secret=args.client_secret)
+    result = {"state_dir": state.path, "ca_path": state.ca_path, "client_ca_path": state.client_ca_path,
+              "created": created, "clients": sorted(state.clients())}
+    if args.json:
+        _print_json(result)
+    else:
+        print("state directory %s %s" % (state.path, "updated" if created else "already complete"))
+        for line in created:
+            print("  created %s" % line)
+        print("Wise CA (trust this): %s" % state.ca_path)
+        print("API clients: %s" % ", ".join(result["clients"]))
+    return 0
+
+
+def _cmd_sign(args):
+    state = _state(args)
+    if args.csr == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        data = pki.read_bytes(args.csr)
+    try:
+        record, warnings = hub.sign(state, data, args.name, args.client_id, days=args.days,
+                                    validity_seconds=args.validity_seconds, backdate_seconds=args.backdate_seconds)
+    except hub.CsrRefused as exc:
+        sys.stderr.write("refused: %s\n" % exc)
+        for finding in exc.findings:
+            sys.stderr.write("  %s %s: %s\n" % (finding.severity, finding.code, finding.message))
+        if args.json:
+            _print_json({"refused": True, "findings": [
+                {"code": f.code, "severity": f.severity, "message": f.message} for f in exc.findings + exc.warnings]})
+        return 1
+    for finding in warnings:
+        sys.stderr.write("warning %s: %s\n" % (finding.code, finding.message))
+    if args.out == "-":
+        sys.stdout.write(record.pem)
+    else:
+        pki.write_file_atomic(args.out, record.pem, mode=0o644)
+    if args.json:
+        _print_json(record.to_dict(with_pem=False))
+    elif args.out != "-":
+        print("issued %r for client %s: serial %s, sha256 %s, valid until %s -> %s" % (
+            record.name, record.client_id, record.serial, record.fingerprint_sha256, record.not_after, args.out))
+    return 0
+
+
+def _cmd_revoke(args):
+    record, already = hub.revoke(_state(args), name=args.name, fingerprint=args.fingerprint)
+    if args.json:
+        data = record.to_dict(with_pem=False)
+        data["already_revoked"] = already
+        _print_json(data)
+    else:
+        print("%s %r (serial %s)" % ("already revoked:" if already else "revoked", record.name, record.serial))
+    return 0
+
+
+def _cmd_list(args):
+    records = hub.list_certificates(_state(args))
+    if args.json:
+        _print_json([r.to_dict() for r in records])
+        return 0
+    if not records:
+        print("no certificates issued")
+        return 0
+    header = ("NAME", "CLIENT_ID", "STATUS", "SERIAL", "NOT_BEFORE", "NOT_AFTER", "SHA256")
+    rows = [header] + [(r.name, r.client_id, r.status(), r.serial, r.not_before, r.not_after,
+                        r.fingerprint_sha256) for r in records]
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(header) - 1)]
+    for row in rows:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)) + "  " + str(row[-1]))
+    return 0
+
+
+def _cmd_serve(args):
+    return serve(args.state_dir if args.state_dir else _state(args).path, port=args.port, bind=args.bind,
+                 tls_version=args.tls_version, server_cert=args.server_cert, ready_file=args.ready_file,
+                 token_ttl=args.token_ttl, watch_pid=args.watch_pid, faults=_faults_from(args),
+                 clear_faults=args.clear_faults)
+
+
+def _cmd_fault(args):
+    state = _state(args)
+    state.require_initialized()
+    if args.fault_command == "set":
+        faults = _faults_from(args)
+        if not faults:
+            raise StateError("name at least one fault: --status, --token-status, --delay, --token-delay, --reject")
+        if "reject" in faults:
+            faults["reject"] = sorted(set(faults["reject"]) | set(state.read_faults().get("reject") or []))
+        result = state.set_faults(**faults)
+    elif args.fault_command == "clear":
+        names = [name.replace("-", "_") for name in args.names]
+        unknown = [name for name in names if name not in FAULT_KEYS]
+        if unknown:
+            raise StateError("unknown fault %s (known: status, token-status, delay, token-delay, reject)"
+                             % ", ".join(unknown))
+        result = state.clear_faults(*names)
+    else:
+        result = state.read_faults()
+    _print_json(result)
+    return 0
+
+
+_COMMANDS = {"init": _cmd_init, "sign": _cmd_sign, "revoke": _cmd_revoke, "list": _cmd_list,
+             "serve": _cmd_serve, "fault": _cmd_fault}
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except (StateError, hub.HubError, ServeError, PolicyUnavailable) as exc:
+        sys.stderr.write("wise-emulator %s: error: %s\n" % (args.command, exc))
+        return 1
+    except OSError as exc:
+        sys.stderr.write("wise-emulator %s: error: %s\n" % (args.command, exc))
+        return 1
