@@ -8,23 +8,30 @@ Run ``python -m wise_emulator --help`` with the folder holding this package on
 
 from __future__ import annotations
 
-from .api import ClientCertificate, Emulator, EmulatorError
-from .hub import MAX_ACTIVE_PER_CLIENT, CertificateRecord, CsrRefused, HubError
-from .policy import PolicyUnavailable
-from .state import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, StateError
+import importlib
+
+_EXPORTS = {
+    "CertificateRecord": "hub",
+    "ClientCertificate": "api",
+    "CsrRefused": "hub",
+    "DEFAULT_CLIENT_ID": "state",
+    "DEFAULT_CLIENT_SECRET": "state",
+    "Emulator": "api",
+    "EmulatorError": "api",
+    "HubError": "hub",
+    "MAX_ACTIVE_PER_CLIENT": "hub",
+    "PolicyUnavailable": "policy",
+    "StateError": "state",
+}
+
+
+def __getattr__(name):
+    # Imported on first use, so that "python -m wise_emulator" starts quickly.
+    if name in _EXPORTS:
+        return getattr(importlib.import_module("." + _EXPORTS[name], __name__), name)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
+
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CertificateRecord",
-    "ClientCertificate",
-    "CsrRefused",
-    "DEFAULT_CLIENT_ID",
-    "DEFAULT_CLIENT_SECRET",
-    "Emulator",
-    "EmulatorError",
-    "HubError",
-    "MAX_ACTIVE_PER_CLIENT",
-    "PolicyUnavailable",
-    "StateError",
-]
+__all__ = sorted(_EXPORTS)

@@ -11,8 +11,8 @@ import sys
 
 from . import hub, pki
 from .policy import PolicyUnavailable
-from .server import DEFAULT_TOKEN_TTL, TLS_VERSIONS, ServeError, serve
-from .state import DEFAULT_CLIENT_ID, FAULT_KEYS, MAX_DELAY_SECONDS, SERVER_CERT_CHOICES, StateDir, StateError
+from .state import (DEFAULT_CLIENT_ID, DEFAULT_TOKEN_TTL, FAULT_KEYS, MAX_DELAY_SECONDS, SERVER_CERT_CHOICES,
+                    TLS_VERSIONS, StateDir, StateError)
 
 STATE_ENV = "WISE_EMULATOR_STATE_DIR"
 
@@ -217,10 +217,14 @@ def _cmd_list(args):
 
 
 def _cmd_serve(args):
-    return serve(args.state_dir if args.state_dir else _state(args).path, port=args.port, bind=args.bind,
-                 tls_version=args.tls_version, server_cert=args.server_cert, ready_file=args.ready_file,
-                 token_ttl=args.token_ttl, watch_pid=args.watch_pid, faults=_faults_from(args),
-                 clear_faults=args.clear_faults)
+    # Imported here so that the other commands start faster.
+    from .server import ServeError, serve  # pylint: disable=import-outside-toplevel
+    try:
+        return serve(_state(args).path, port=args.port, bind=args.bind, tls_version=args.tls_version,
+                     server_cert=args.server_cert, ready_file=args.ready_file, token_ttl=args.token_ttl,
+                     watch_pid=args.watch_pid, faults=_faults_from(args), clear_faults=args.clear_faults)
+    except ServeError as exc:
+        raise StateError(str(exc))
 
 
 def _cmd_fault(args):
@@ -254,7 +258,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
-    except (StateError, hub.HubError, ServeError, PolicyUnavailable) as exc:
+    except (StateError, hub.HubError, PolicyUnavailable) as exc:
         sys.stderr.write("wise-emulator %s: error: %s\n" % (args.command, exc))
         return 1
     except OSError as exc:

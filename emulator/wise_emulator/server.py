@@ -35,15 +35,13 @@ from cryptography.hazmat.primitives import serialization
 
 from . import hub, pki
 from ._compat import isoformat, utcnow
-from .state import MAX_DELAY_SECONDS, SERVER_CERT_CHOICES, StateDir
+from .state import DEFAULT_TOKEN_TTL, MAX_DELAY_SECONDS, SERVER_CERT_CHOICES, TLS_VERSIONS, StateDir
 
 TOKEN_PATH = "/oauth/token"
 PLAYGROUND_PATH = "/v1/authenticated/playground"
-DEFAULT_TOKEN_TTL = 43199
 HANDSHAKE_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 30.0
 MAX_BODY = 64 * 1024
-TLS_VERSIONS = ("1.2", "1.3", "both")
 
 _FAULT_BODIES = {
     401: {"error": "invalid_token", "error_description": "Invalid access token (fault injected by the emulator)"},
@@ -441,7 +439,7 @@ def serve(state_dir, port=0, bind="127.0.0.1", tls_version="both", server_cert="
         stop.set()
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               name="wise-emulator", daemon=True)
     thread.start()
     _log("listening on %s (TLS %s, server certificate %s, pid %d)" % (

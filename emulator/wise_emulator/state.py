@@ -37,6 +37,8 @@ DEFAULT_CLIENT_ID = "wise-emulator-demo"
 DEFAULT_CLIENT_SECRET = "wise-emulator-demo-secret"
 
 SERVER_CERT_CHOICES = ("valid", "expired", "unknown-ca", "wrong-host")
+TLS_VERSIONS = ("1.2", "1.3", "both")
+DEFAULT_TOKEN_TTL = 43199  # what Wise answers: about 12 hours
 
 MAX_DELAY_SECONDS = 60.0
 FAULT_KEYS = ("status", "token_status", "delay", "token_delay", "reject")
