@@ -11,15 +11,15 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "CertificateRecord": "hub",
+    "CertificateRecord": "registry",
     "ClientCertificate": "api",
     "CsrRefused": "hub",
     "DEFAULT_CLIENT_ID": "state",
     "DEFAULT_CLIENT_SECRET": "state",
     "Emulator": "api",
     "EmulatorError": "api",
-    "HubError": "hub",
-    "MAX_ACTIVE_PER_CLIENT": "hub",
+    "HubError": "registry",
+    "MAX_ACTIVE_PER_CLIENT": "registry",
     "PolicyUnavailable": "policy",
     "StateError": "state",
 }

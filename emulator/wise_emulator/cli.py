@@ -9,7 +9,7 @@ import json
 import os
 import sys
 
-from . import hub, pki
+from . import _files, registry
 from .policy import PolicyUnavailable
 from .state import (DEFAULT_CLIENT_ID, DEFAULT_TOKEN_TTL, FAULT_KEYS, MAX_DELAY_SECONDS, SERVER_CERT_CHOICES,
                     TLS_VERSIONS, StateDir, StateError)
@@ -89,7 +89,7 @@ def build_parser():
     p.add_argument("--name", required=True, help="certificate name (unique)")
     p.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help="client ID (becomes the subject CN; default %(default)s)")
     validity = p.add_mutually_exclusive_group()
-    validity.add_argument("--days", type=_positive_int, help="validity in days (default %d)" % hub.DEFAULT_VALIDITY_DAYS)
+    validity.add_argument("--days", type=_positive_int, help="validity in days (default %d)" % registry.DEFAULT_VALIDITY_DAYS)
     validity.add_argument("--validity-seconds", type=_positive_int, help="validity in seconds (rotation tests)")
     p.add_argument("--backdate-seconds", type=int, default=0,
                    help="start the validity this many seconds in the past (to make expired certificates)")
@@ -158,11 +158,13 @@ def _cmd_init(args):
 
 
 def _cmd_sign(args):
+    # cryptography is imported only by the commands that need it, so the others start fast.
+    from . import hub  # pylint: disable=import-outside-toplevel
     state = _state(args)
     if args.csr == "-":
         data = sys.stdin.buffer.read()
     else:
-        data = pki.read_bytes(args.csr)
+        data = _files.read_bytes(args.csr)
     try:
         record, warnings = hub.sign(state, data, args.name, args.client_id, days=args.days,
                                     validity_seconds=args.validity_seconds, backdate_seconds=args.backdate_seconds)
@@ -179,7 +181,7 @@ def _cmd_sign(args):
     if args.out == "-":
         sys.stdout.write(record.pem)
     else:
-        pki.write_file_atomic(args.out, record.pem, mode=0o644)
+        _files.write_file_atomic(args.out, record.pem, mode=0o644)
     if args.json:
         _print_json(record.to_dict(with_pem=False))
     elif args.out != "-":
@@ -189,7 +191,7 @@ def _cmd_sign(args):
 
 
 def _cmd_revoke(args):
-    record, already = hub.revoke(_state(args), name=args.name, fingerprint=args.fingerprint)
+    record, already = registry.revoke(_state(args), name=args.name, fingerprint=args.fingerprint)
     if args.json:
         data = record.to_dict(with_pem=False)
         data["already_revoked"] = already
@@ -200,7 +202,7 @@ def _cmd_revoke(args):
 
 
 def _cmd_list(args):
-    records = hub.list_certificates(_state(args))
+    records = registry.list_certificates(_state(args))
     if args.json:
         _print_json([r.to_dict() for r in records])
         return 0
@@ -258,7 +260,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
-    except (StateError, hub.HubError, PolicyUnavailable) as exc:
+    except (StateError, registry.HubError, PolicyUnavailable) as exc:
         sys.stderr.write("wise-emulator %s: error: %s\n" % (args.command, exc))
         return 1
     except OSError as exc:

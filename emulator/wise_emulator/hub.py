@@ -10,16 +10,17 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from . import pki, policy
-from ._compat import isoformat, not_valid_after, not_valid_before, parse_isoformat, utcnow
-
-MAX_ACTIVE_PER_CLIENT = 10
-DEFAULT_VALIDITY_DAYS = 365
-MAX_NAME_LENGTH = 100
-
-
-class HubError(Exception):
-    """Developer Hub refused the request."""
-
+from ._compat import isoformat, not_valid_after, not_valid_before, utcnow
+from .registry import (  # noqa: F401  (re-exported: the hub's public names)
+    DEFAULT_VALIDITY_DAYS,
+    MAX_ACTIVE_PER_CLIENT,
+    CertificateRecord,
+    HubError,
+    check_name,
+    list_certificates,
+    refused_serials,
+    revoke,
+)
 
 class CsrRefused(HubError):
     """The CSR breaks Wise's rules; ``findings`` holds the policy findings (errors)."""
@@ -33,61 +34,6 @@ class CsrRefused(HubError):
     @property
     def codes(self):
         return [f.code for f in self.findings]
-
-
-class CertificateRecord:
-    """One issued certificate as kept in the registry."""
-
-    FIELDS = ("name", "client_id", "serial", "fingerprint_sha256", "not_before", "not_after",
-              "subject", "public_key", "issued_at", "revoked_at", "pem")
-
-    def __init__(self, **values):
-        for field in self.FIELDS:
-            setattr(self, field, values.get(field))
-
-    @classmethod
-    def from_dict(cls, data):
-        return cls(**dict((k, data.get(k)) for k in cls.FIELDS))
-
-    def status(self, now=None):
-        """``revoked``, ``expired``, ``not_yet_valid`` or ``active``."""
-        now = now or utcnow()
-        if self.revoked_at:
-            return "revoked"
-        if parse_isoformat(self.not_after) <= now:
-            return "expired"
-        if parse_isoformat(self.not_before) > now:
-            return "not_yet_valid"
-        return "active"
-
-    def is_active(self, now=None):
-        # "Active" for the 10-certificate limit: not revoked and not expired.
-        return self.status(now) in ("active", "not_yet_valid")
-
-    def to_dict(self, with_pem=True, with_status=True):
-        data = dict((field, getattr(self, field)) for field in self.FIELDS)
-        if not with_pem:
-            data.pop("pem")
-        if with_status:
-            data["status"] = self.status()
-        return data
-
-    def __repr__(self):
-        return "CertificateRecord(name=%r, client_id=%r, serial=%r, status=%r)" % (
-            self.name, self.client_id, self.serial, self.status())
-
-
-def _check_name(name):
-    if name is None:
-        raise HubError("a certificate name is required")
-    name = name.strip()
-    if not name:
-        raise HubError("a certificate name is required")
-    if len(name) > MAX_NAME_LENGTH:
-        raise HubError("certificate name is longer than %d characters" % MAX_NAME_LENGTH)
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise HubError("certificate name contains control characters")
-    return name
 
 
 def _wise_subject(csr_subject, client_id):
@@ -117,7 +63,7 @@ def sign(state, csr_pem, name, client_id, days=None, validity_seconds=None, back
     becomes the client ID; validity is one year unless told otherwise.
     """
     state.require_initialized()
-    name = _check_name(name)
+    name = check_name(name)
     if not client_id or not state.client_exists(client_id):
         raise HubError("unknown client id %r: register it first with 'init --client-id ID --client-secret SECRET'"
                        % (client_id,))
@@ -175,49 +121,3 @@ def sign(state, csr_pem, name, client_id, days=None, validity_seconds=None, back
         )
         records.append(record.to_dict(with_status=False))
     return record, warnings
-
-
-def _find(records, name=None, fingerprint=None):
-    if fingerprint is not None:
-        wanted = pki.normalize_fingerprint(fingerprint)
-        return [r for r in records if r.get("fingerprint_sha256") == wanted]
-    return [r for r in records if r.get("name") == name]
-
-
-def revoke(state, name=None, fingerprint=None):
-    """Revoke a certificate by name (or fingerprint); return ``(record, already_revoked)``."""
-    state.require_initialized()
-    if (name is None) == (fingerprint is None):
-        raise HubError("give a certificate name or a fingerprint")
-    with state.edit_registry() as records:
-        found = _find(records, name=name.strip() if name else None, fingerprint=fingerprint)
-        if not found:
-            raise HubError("no certificate named %r" % name if name is not None
-                           else "no certificate with fingerprint %s" % fingerprint)
-        data = found[0]
-        already = bool(data.get("revoked_at"))
-        if not already:
-            data["revoked_at"] = isoformat(utcnow())
-        return CertificateRecord.from_dict(data), already
-
-
-def list_certificates(state):
-    """All issued certificates, oldest first."""
-    state.require_initialized()
-    return [CertificateRecord.from_dict(r) for r in state.read_registry()]
-
-
-def refused_serials(state, records=None, faults=None):
-    """Serial numbers (ints) the server refuses: revoked ones and those a fault rejects."""
-    records = state.read_registry() if records is None else records
-    faults = state.read_faults() if faults is None else faults
-    rejected = set()
-    for item in faults.get("reject") or []:
-        rejected.add(item)
-        rejected.add(pki.normalize_fingerprint(item))
-    serials = set()
-    for record in records:
-        if record.get("revoked_at") or record.get("name") in rejected \
-                or record.get("fingerprint_sha256") in rejected:
-            serials.add(int(record["serial"], 16))
-    return serials

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
-import tempfile
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -15,6 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ._compat import not_valid_after, utcnow
+from ._files import read_bytes, write_file_atomic  # noqa: F401  (re-exported)
+from .registry import normalize_fingerprint  # noqa: F401  (re-exported)
 
 # Host names the "valid" server certificate answers to: loopback plus the real
 # Wise mTLS hosts, so that clients can map those names to 127.0.0.1.
@@ -26,49 +26,6 @@ SERVER_DNS_NAMES = (
 )
 SERVER_IP_ADDRESSES = ("127.0.0.1", "::1")
 WRONG_HOST_NAME = "wrong-host.wise-emulator.invalid"
-
-
-# ---------------------------------------------------------------- files
-
-def write_file_atomic(path, data, mode=0o644):
-    """Write ``data`` to ``path`` through a temp file in the same folder.
-
-    The temp file is created with its final ``mode`` (so a private key is
-    never readable by others, not even for a moment), fsynced, then renamed.
-    """
-    path = os.fspath(path)
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
-def read_bytes(path):
-    with open(path, "rb") as handle:
-        return handle.read()
 
 
 # ---------------------------------------------------------------- keys
@@ -119,17 +76,6 @@ def load_cert(path):
 def fingerprint_sha256(cert):
     """Lowercase hex SHA-256 of the DER certificate, without colons."""
     return cert.fingerprint(hashes.SHA256()).hex()
-
-
-def normalize_fingerprint(text):
-    """Accept ``AB:CD:..``, ``sha256:abcd..``, ``SHA256 Fingerprint=AB:..``."""
-    value = text.strip()
-    if "=" in value:
-        value = value.split("=", 1)[1]
-    lowered = value.lower()
-    if lowered.startswith("sha256:"):
-        value = value[7:]
-    return value.replace(":", "").replace(" ", "").lower()
 
 
 def serial_hex(cert):

@@ -33,7 +33,7 @@ import uuid
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from . import hub, pki
+from . import pki, registry
 from ._compat import isoformat, utcnow
 from .state import DEFAULT_TOKEN_TTL, MAX_DELAY_SECONDS, SERVER_CERT_CHOICES, TLS_VERSIONS, StateDir
 
@@ -148,7 +148,7 @@ class EmulatorApp:
 
     def current_context(self):
         """The TLS context for a new connection, rebuilt when the refused set changes."""
-        refused = frozenset(hub.refused_serials(self.state))
+        refused = frozenset(registry.refused_serials(self.state))
         with self._context_lock:
             stale = time.monotonic() - self._context_built > 3600
             if self._context is None or refused != self._context_key or stale:
@@ -226,7 +226,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         path = urllib.parse.urlsplit(self.path).path
         if self._cert is None:  # cannot happen with CERT_REQUIRED, kept as a guard
             return self._send_json(403, {"error": "forbidden", "error_description": "Client certificate required"})
-        refused = hub.refused_serials(app.state)
+        refused = registry.refused_serials(app.state)
         if self._cert.serial_number in refused:
             # The handshake check normally stops this certificate; this catches
             # a revocation that landed between handshake and request.

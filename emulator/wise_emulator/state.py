@@ -30,7 +30,7 @@ import json
 import os
 import secrets
 
-from . import pki
+from . import _files
 from ._compat import utcnow, isoformat
 
 DEFAULT_CLIENT_ID = "wise-emulator-demo"
@@ -140,6 +140,8 @@ class StateDir:
 
         Returns a list of human-readable lines saying what was created.
         """
+        # cryptography is imported only by the commands that need it, so the others start fast.
+        from . import pki  # pylint: disable=import-outside-toplevel
         created = []
         if not os.path.isdir(self.path):
             os.makedirs(self.path, mode=0o700)
@@ -178,6 +180,7 @@ class StateDir:
         return created
 
     def _ensure_ca(self, cert_path, key_name, common, created):
+        from . import pki  # pylint: disable=import-outside-toplevel
         key_path = self.key_path(key_name)
         if os.path.exists(cert_path) and os.path.exists(key_path):
             return pki.load_cert(cert_path), pki.load_key(key_path)
@@ -188,6 +191,7 @@ class StateDir:
         return cert, key
 
     def _ensure_server_certs(self, server_ca, server_ca_key, unknown_ca, unknown_ca_key, created):
+        from . import pki  # pylint: disable=import-outside-toplevel
         now = utcnow()
         for variant in SERVER_CERT_CHOICES:
             cert_path = self.server_cert_path(variant)
@@ -221,6 +225,7 @@ class StateDir:
 
     # ------------------------------------------------------------ CA material
     def client_ca(self):
+        from . import pki  # pylint: disable=import-outside-toplevel
         return pki.load_cert(self.client_ca_path), pki.load_key(self.key_path("client-ca"))
 
     # ------------------------------------------------------------ JSON files
@@ -237,7 +242,7 @@ class StateDir:
     @staticmethod
     def _write_json(path, data, mode=0o644):
         text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-        pki.write_file_atomic(path, text, mode=mode)
+        _files.write_file_atomic(path, text, mode=mode)
 
     # clients
     def clients(self):

@@ -1,0 +1,166 @@
+# Copyright: contributors to the wise.mtls collection
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ``serve`` command as a process: ready file, signals, loopback only; the Python API around it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from wise_emulator import Emulator, EmulatorError
+from wise_emulator.api import _python_env
+from emulator_helpers import client_context, handshake
+
+
+def _serve(state_dir, *args):
+    ready = os.path.join(str(state_dir), "ready.json")
+    argv = [sys.executable, "-m", "wise_emulator", "serve", "--state-dir", str(state_dir), "--ready-file", ready]
+    process = subprocess.Popen(argv + list(args), env=_python_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    return process, ready
+
+
+def _wait_ready(process, ready, timeout=20):
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(ready):
+        if process.poll() is not None:
+            raise AssertionError("serve exited early: %s" % process.stderr.read())
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("serve was not ready")
+        time.sleep(0.02)
+    with open(ready, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serve_ends_cleanly_on_signal(state_emulator, signum):
+    process, ready = _serve(state_emulator.state_dir)
+    try:
+        info = _wait_ready(process, ready)
+        assert info["pid"] == process.pid
+        assert set(info) >= {"base_url", "port", "ca_path", "pid"}
+        handshake(info["base_url"], client_context(info["ca_path"]))  # listening, server trusted
+        process.send_signal(signum)
+        _out, err = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0
+    assert "Traceback" not in err
+    assert "stopped" in err
+    assert not os.path.exists(ready)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", info["port"]), timeout=2).close()
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0", "10.1.2.3", "192.168.1.1", "::", "example.com"])
+def test_serve_refuses_non_loopback_bind(state_emulator, bind):
+    result = state_emulator.cli("serve", "--bind", bind, "--port", "0", timeout=20)
+    assert result.returncode == 1
+    assert "loopback" in result.stderr
+
+
+def test_serve_on_ipv6_loopback(state_emulator):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        probe = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        pytest.skip("::1 is not available")
+    state_emulator.start(bind="::1")
+    try:
+        assert state_emulator.base_url.startswith("https://[::1]:")
+        assert handshake(state_emulator.base_url, client_context(state_emulator.ca_path),
+                         server_hostname="localhost") == "TLSv1.3"
+    finally:
+        state_emulator.stop()
+
+
+def test_serve_needs_an_initialised_state_dir(tmp_path):
+    result = Emulator(tmp_path / "empty").cli("serve", timeout=20)
+    assert result.returncode == 1
+    assert "init" in result.stderr
+
+
+def test_serve_stops_when_the_watched_process_is_gone(state_emulator):
+    watched = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
+    process, ready = _serve(state_emulator.state_dir, "--watch-pid", str(watched.pid))
+    try:
+        _wait_ready(process, ready)
+        watched.wait()
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0
+
+
+def test_stop_kills_a_server_that_ignores_sigterm(state_emulator):
+    state_emulator.start()
+    pid = state_emulator.process.pid
+    os.kill(pid, signal.SIGSTOP)  # a stopped process cannot act on SIGTERM
+    started = time.monotonic()
+    code = state_emulator.stop(timeout=0.5)
+    assert code == -signal.SIGKILL
+    assert time.monotonic() - started < 5
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert not state_emulator.running
+
+
+def test_start_reports_a_server_that_cannot_start(state_emulator):
+    with pytest.raises(EmulatorError) as failed:
+        state_emulator.start(bind="10.0.0.1")
+    assert "loopback" in str(failed.value)
+    assert state_emulator.process is None
+
+
+def test_context_manager_starts_and_stops(tmp_path):
+    with Emulator(tmp_path / "state") as emu:
+        pid = emu.process.pid
+        assert emu.running
+        assert handshake(emu.base_url, client_context(emu.ca_path)) == "TLSv1.3"
+    assert not emu.running
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    with pytest.raises(EmulatorError):
+        emu.base_url  # pylint: disable=pointless-statement
+
+
+def test_two_servers_can_share_one_state_dir(state_emulator):
+    other = Emulator(state_emulator.state_dir)
+    state_emulator.start(tls_version="1.2")
+    try:
+        other.start(tls_version="1.3")
+        try:
+            assert state_emulator.port != other.port
+            client = other.issue_client_certificate("shared")
+            context = client_context(state_emulator.ca_path, *client.cert)
+            assert handshake(state_emulator.base_url, context) == "TLSv1.2"
+            assert handshake(other.base_url, context) == "TLSv1.3"
+        finally:
+            other.stop()
+    finally:
+        state_emulator.stop()
+
+
+def test_fixtures_from_the_plugin(wise_emulator, wise_emulator_client, wise_emulator_session):
+    assert wise_emulator.running and wise_emulator_session.running
+    assert wise_emulator is not wise_emulator_session
+    assert wise_emulator_client.client_id == "wise-emulator-demo"
+    assert wise_emulator_client.client_secret == "wise-emulator-demo-secret"
+    assert [r.name for r in wise_emulator.list()] == ["pytest-client"]
+    assert oct(os.stat(wise_emulator_client.key_path).st_mode & 0o777) == "0o600"
+    assert wise_emulator_session.faults() == {}
