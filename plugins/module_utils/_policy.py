@@ -45,8 +45,9 @@ ERROR = "error"
 WARNING = "warning"
 
 COUNTRY_RE = re.compile(r"^[A-Za-z]{2}$")
-# Private keys may be shared with a service group for reading, never with others.
-PRIVATE_KEY_FORBIDDEN_MODE_BITS = 0o137
+# Private keys may be shared with a service group for reading, never with others; setuid, setgid,
+# sticky and execute bits have no business on a key either.
+PRIVATE_KEY_FORBIDDEN_MODE_BITS = 0o7137
 
 
 class Finding(object):
@@ -114,11 +115,11 @@ def _key_size_finding(key_type, size):
 
 
 def check_private_key_mode(mode):
-    """A key file mode may grant the owner anything and its group read, nothing more."""
+    """A key file mode may grant its owner read and write and its group read, nothing more."""
     if mode is not None and mode & PRIVATE_KEY_FORBIDDEN_MODE_BITS:
         return [Finding("private_key_mode_too_open", ERROR,
-                        "Mode {0:04o} would let others read or change the private key; use 0600, "
-                        "or 0640 with a service group.".format(mode))]
+                        "Mode {0:04o} grants more than a private key may have (owner read and write, its group "
+                        "read at most); use 0600, or 0640 with a service group.".format(mode))]
     return []
 
 

@@ -180,6 +180,10 @@ def apply_attributes(path, attributes):
     changes = state.attribute_changes(attributes)
     try:
         if "owner" in changes or "group" in changes:
+            if "mode" in changes:
+                # Narrow the mode first: a new owner or group never gets, even for an instant, what the
+                # old mode granted and the new one does not (a key moving from one service group to another).
+                os.chmod(path, state.mode & attributes.mode)
             os.lchown(path, -1 if attributes.uid is None else attributes.uid,
                       -1 if attributes.gid is None else attributes.gid)
         if "mode" in changes:
