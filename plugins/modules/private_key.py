@@ -251,20 +251,39 @@ def load_existing_key(module, current, key_type, size):
         return None, "cannot be used: {0}".format(to_native(exc))
     info = crypto.describe_public_key(key.public_key())
     if info["type"] != key_type or info["size"] != size:
-        return key, "holds a {0} {1} key, but a {2} {3} key was asked for".format(
-            info["type"].upper(), info["size"], key_type.upper(), size)
+        return key, "holds {0} key, but {1} key was asked for".format(
+            describe_kind(info["type"], info["size"]), describe_kind(key_type, size))
     return key, None
+
+
+def describe_kind(key_type, size):
+    """'an RSA 2048', 'an ECC P-256', 'an Ed25519' for messages (key types without a size have none)."""
+    if key_type == "rsa":
+        return "an RSA {0}".format(size)
+    if key_type == "ecc":
+        return "an ECC P-{0}".format(size)
+    names = {"ed25519": "an Ed25519", "ed448": "an Ed448", "dsa": "a DSA"}
+    return names.get(key_type, "a {0}".format(key_type))
 
 
 def remove_key(module, current):
     result = dict(changed=current.exists, path=current.path)
+    if module._diff:  # described before it is gone
+        before = describe_key(readable_key(current, module.params["passphrase"]), current) if current.exists else None
+        result["diff"] = render_diff(before, None, current.path)
     if current.exists and not module.check_mode:
         if module.params["backup"]:
             result["backup_file"] = safe_file.backup_file(module, current.path, mode=KEY_BACKUP_MODE)
         safe_file.remove_file(current.path)
-    if module._diff:
-        result["diff"] = render_diff(describe_key(None, current) if current.exists else None, None, current.path)
     return result
+
+
+def readable_key(current, passphrase):
+    """The key on disk when it loads with the passphrase given, for the diff of a removal; else None."""
+    try:
+        return crypto.load_private_key(current.read(), passphrase)
+    except (crypto.KeyLoadError, safe_file.SafeFileError):
+        return None
 
 
 def key_report(key):
