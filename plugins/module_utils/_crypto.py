@@ -253,7 +253,144 @@ def verify_signed_by(certificate, issuer_certificate):
     return certificate.issuer == issuer_certificate.subject
 
 
+CERTIFICATE_PEM_LABELS = ("CERTIFICATE", "X509 CERTIFICATE")
+
+
+def load_certificate_blocks(data):
+    """Every CERTIFICATE block of a PEM text, parsed, in file order (raises ValueError on a bad block)."""
+    return [load_certificate_pem(block) for label, block in PemScan(data).blocks if label in CERTIFICATE_PEM_LABELS]
+
+
+def certificate_version(certificate):
+    """1 or 3 (X.509 v1 or v3)."""
+    return certificate.version.value + 1
+
+
+def basic_constraints_ca(certificate):
+    """True or False from basicConstraints, None when the certificate has no such extension."""
+    try:
+        return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return None
+
+
+def is_self_issued(certificate):
+    return certificate.issuer == certificate.subject
+
+
+def certificate_serial_hex(certificate):
+    """Serial number as openssl prints it: colon-separated hex bytes."""
+    serial = certificate.serial_number
+    length = max(1, (serial.bit_length() + 7) // 8)
+    return colon_hex(serial.to_bytes(length, "big"))
+
+
+def private_keys_equal(first, second):
+    """Same private key (used to compare a key inside a PKCS#12 file with the key file)."""
+    if not public_keys_equal(first.public_key(), second.public_key()):
+        return False
+    try:
+        return first.private_numbers() == second.private_numbers()
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
+# ---------------------------------------------------------------- PKCS#12
+
+# What a PKCS#12 file is encrypted with. aes256: PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC) and an
+# HMAC-SHA256 MAC, which OpenSSL 1.1.1+ and Java 8u301+/11.0.12+/17+ read. 3des: PBE-SHA1-3DES with an
+# HMAC-SHA1 MAC, for older readers (every Java, OpenSSL 1.0). cryptography before 38 can only write 3des.
+PKCS12_ENCRYPTIONS = ("aes256", "3des")
+PKCS12_KDF_ROUNDS = 100000
+
+
+def pkcs12_can_choose_encryption():
+    pkcs12_format = getattr(serialization.PrivateFormat, "PKCS12", None)
+    return getattr(pkcs12_format, "encryption_builder", None) is not None
+
+
+def pkcs12_encryption(password, algorithm="aes256"):
+    """(KeySerializationEncryption, the algorithm it really is) for a PKCS#12 file."""
+    if not pkcs12_can_choose_encryption():
+        # cryptography < 38 serialises PKCS#12 through OpenSSL's PKCS12_create with PBE-SHA1-3DES for
+        # BestAvailableEncryption: no choice, but readable everywhere.
+        return serialization.BestAvailableEncryption(to_bytes(password)), "3des"
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    builder = serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(PKCS12_KDF_ROUNDS)
+    if algorithm == "3des":
+        builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC).hmac_hash(hashes.SHA1())
+    else:
+        builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC).hmac_hash(hashes.SHA256())
+    return builder.build(to_bytes(password)), algorithm
+
+
+def pkcs12_keystore(private_key, certificate, ca_certificates, friendly_name, password, algorithm="aes256"):
+    """(PKCS#12 bytes holding the key and its certificate chain, encryption used)."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    encryption, used = pkcs12_encryption(password, algorithm)
+    data = pkcs12.serialize_key_and_certificates(to_bytes(friendly_name) if friendly_name else None, private_key,
+                                                 certificate, list(ca_certificates) or None, encryption)
+    return data, used
+
+
+class Pkcs12Contents(object):
+    """What a PKCS#12 file holds. Friendly names are None when this cryptography cannot read them (< 36)."""
+
+    def __init__(self, key, certificate, friendly_name, additional, names_known):
+        self.key = key
+        self.certificate = certificate
+        self.friendly_name = friendly_name
+        self.additional = additional  # [(friendly name or None, certificate)]
+        self.names_known = names_known
+
+
+def load_pkcs12(data, password):
+    """Pkcs12Contents of a PKCS#12 file; ValueError when it is not one or the password is wrong."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    password = to_bytes(password) if password is not None else None
+    if hasattr(pkcs12, "load_pkcs12"):  # cryptography >= 36
+        loaded = pkcs12.load_pkcs12(data, password)
+        certificate, name = None, None
+        if loaded.cert is not None:
+            certificate, name = loaded.cert.certificate, _text(loaded.cert.friendly_name)
+        additional = [(_text(entry.friendly_name), entry.certificate) for entry in loaded.additional_certs]
+        return Pkcs12Contents(loaded.key, certificate, name, additional, True)
+    key, certificate, additional = pkcs12.load_key_and_certificates(data, password)
+    return Pkcs12Contents(key, certificate, None, [(None, entry) for entry in additional], False)
+
+
+def can_write_java_truststore():
+    """cryptography >= 45 writes the bag attribute that makes Java list a certificate as trustedCertEntry."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    return hasattr(pkcs12, "serialize_java_truststore")
+
+
+def java_truststore(entries, password):
+    """PKCS#12 trust store bytes for [(alias, certificate)], every entry a Java trustedCertEntry."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    encryption, _used = pkcs12_encryption(password, "aes256")
+    certificates = [pkcs12.PKCS12Certificate(certificate, to_bytes(alias) if alias else None)
+                    for alias, certificate in entries]
+    return pkcs12.serialize_java_truststore(certificates, encryption)
+
+
 # ---------------------------------------------------------------- helpers
+
+def iso8601(value):
+    """A datetime as ISO 8601 in UTC with a Z: 2026-12-03T16:40:11Z."""
+    return _aware(value).astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _text(value):
+    if value is None:
+        return None
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
 
 def utcnow():
     return datetime.datetime.now(datetime.timezone.utc)

@@ -44,3 +44,23 @@ def load_key_file(module, path, passphrase):
     except crypto.KeyLoadError as exc:
         module.fail_json(msg="The private key {0} cannot be used: {1}. Nothing was changed.".format(path, exc),
                          path=path, reason=exc.reason)
+
+
+def read_content_or_file(module, content, path, what, option):
+    """Bytes given inline (content) or read from a file on the host (path), or a clear failure."""
+    if content is not None:
+        data = content.encode("utf-8") if not isinstance(content, bytes) else content
+        # A private key pasted by mistake must not come back in the task's invocation or messages.
+        for label, block in crypto.PemScan(data).blocks:
+            if "PRIVATE KEY" in label:
+                module.no_log_values.add(block.decode("utf-8", "replace"))
+        return data
+    try:
+        state = safe_file.FileState(path, follow=True)
+        if not state.exists:
+            module.fail_json(msg="The {0} file {1} ({2}) does not exist on the host; copy it there first, or give the "
+                                 "PEM text in the content option. Nothing was changed.".format(what, path, option))
+        return state.read()
+    except safe_file.SafeFileError as exc:
+        module.fail_json(msg="The {0} file {1} ({2}) cannot be read: {3} Nothing was changed.".format(
+            what, path, option, exc))

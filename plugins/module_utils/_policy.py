@@ -14,6 +14,7 @@ names the problem and what to do. The bundled Wise emulator uses the same functi
 
 from __future__ import annotations
 
+import datetime
 import re
 
 from ansible_collections.wise.mtls.plugins.module_utils import _crypto as crypto
@@ -238,3 +239,175 @@ def environment_base_url(environment, environments=None):
         raise ValueError("Unknown Wise environment {0!r}; use one of: {1}.".format(
             environment, ", ".join(sorted(table))))
     return table[environment]["base_url"].rstrip("/")
+
+
+# ---------------------------------------------------------------- certificates
+
+# Finding codes start with the role of the certificate: "certificate" (the client certificate Wise
+# issued) or "ca" (the Wise CA certificate).
+_ROLE_LABELS = {"certificate": "The certificate", "ca": "The CA certificate"}
+_ROLE_REMEDIES = {
+    "certificate": "Request a new certificate in Developer Hub with this key's CSR and install that one.",
+    "ca": "Download the current Wise certificate from Developer Hub ('Get Wise Certificate').",
+}
+
+
+def read_certificates_pem(data, role="certificate", single=True):
+    """(certificates, findings) for bytes that should hold PEM certificates.
+
+    With single=True exactly one certificate is expected. Text outside the PEM blocks (for example
+    the dump of 'openssl x509 -text') only warns: callers write the certificates alone.
+    """
+    label = _ROLE_LABELS[role]
+    if not data or not data.strip():
+        return [], [Finding(role + "_empty", ERROR, "{0} is empty; give the PEM text, which starts with "
+                                                    "'-----BEGIN CERTIFICATE-----'.".format(label))]
+    if crypto.looks_binary(data):
+        if _parses_as_der_certificate(data):
+            return [], [Finding(role + "_der", ERROR,
+                                "{0} is DER (binary), but PEM is needed; convert it with "
+                                "'openssl x509 -inform DER -in <file> -out <file>.pem'.".format(label))]
+        return [], [Finding(role + "_not_pem", ERROR,
+                            "{0} is binary data that is not a certificate; give the PEM certificate, which starts "
+                            "with '-----BEGIN CERTIFICATE-----'.".format(label))]
+    scan = crypto.PemScan(data)
+    if not scan.blocks:
+        return [], [Finding(role + "_not_pem", ERROR,
+                            "{0} holds no PEM block (is it a file name or garbage?); a PEM certificate starts with "
+                            "'-----BEGIN CERTIFICATE-----'.".format(label))]
+    findings = []
+    key_labels = sorted(set(name for name, _block in scan.blocks if "PRIVATE KEY" in name))
+    if key_labels:
+        findings.append(Finding(role + "_contains_private_key", ERROR,
+                                "{0} text also holds a private key ({1}); give the certificate alone and keep the key "
+                                "where it is.".format(label, ", ".join(key_labels))))
+    blocks = [block for name, block in scan.blocks if name in crypto.CERTIFICATE_PEM_LABELS]
+    others = sorted(set(name for name, _block in scan.blocks
+                        if name not in crypto.CERTIFICATE_PEM_LABELS and "PRIVATE KEY" not in name))
+    if not blocks:
+        hint = " (that is the CSR: give the certificate Wise issued for it)" if any("REQUEST" in name for name in others) else ""
+        findings.append(Finding(role + "_wrong_pem_type", ERROR,
+                                "{0} holds {1} but no CERTIFICATE{2}.".format(label, ", ".join(others or key_labels), hint)))
+        return [], findings
+    if others:
+        findings.append(Finding(role + "_unexpected_pem_block", ERROR,
+                                "{0} text also holds {1}; give the certificate alone.".format(label, ", ".join(others))))
+    if single and len(blocks) > 1:
+        findings.append(Finding(role + "_multiple", ERROR,
+                                "{0} text holds {1} certificates where exactly one is expected; give that certificate "
+                                "alone (not a chain or a bundle).".format(label, len(blocks))))
+    certificates = []
+    for index, block in enumerate(blocks):
+        try:
+            certificates.append(crypto.load_certificate_pem(block))
+        except ValueError as exc:
+            findings.append(Finding(role + "_unreadable", ERROR,
+                                    "{0} (PEM block {1}) cannot be parsed ({2}); copy it again, from BEGIN to END.".format(
+                                        label, index + 1, exc)))
+    if scan.has_text_outside:
+        findings.append(Finding(role + "_text_outside_pem", WARNING,
+                                "{0} text has text outside its PEM block; only the certificate itself is used.".format(label)))
+    return certificates, findings
+
+
+def _parses_as_der_certificate(data):
+    try:
+        crypto.load_certificate_der(data)
+    except ValueError:
+        return False
+    return True
+
+
+def check_validity(certificate, role="certificate", now=None):
+    """Findings when now lies outside the certificate's validity window."""
+    now = now or crypto.utcnow()
+    not_before = crypto.certificate_not_before(certificate)
+    not_after = crypto.certificate_not_after(certificate)
+    window = "valid from {0} to {1}; it is now {2}".format(crypto.iso8601(not_before), crypto.iso8601(not_after),
+                                                         crypto.iso8601(now))
+    label = _ROLE_LABELS[role]
+    if now < not_before:
+        return [Finding(role + "_not_yet_valid", ERROR,
+                        "{0} is not valid yet ({1}). Check the host's clock, or install it once it is valid.".format(
+                            label, window))]
+    if now > not_after:
+        return [Finding(role + "_expired", ERROR, "{0} expired on {1} ({2}). {3}".format(
+            label, crypto.iso8601(not_after), window, _ROLE_REMEDIES[role]))]
+    return []
+
+
+def describe_key_briefly(public_key):
+    """'RSA 4096', 'ECC P-256', 'ed25519' for messages."""
+    info = crypto.describe_public_key(public_key)
+    if info["type"] == "rsa":
+        return "RSA {0}".format(info["size"])
+    if info["type"] == "ecc":
+        return "ECC {0}".format(ECC_CURVE_NAMES.get(info["size"], info["curve"]))
+    return info["type"]
+
+
+def check_key_matches(certificate, private_key, key_path=None):
+    """A finding when the certificate was issued for another key (SubjectPublicKeyInfo comparison)."""
+    certificate_key = certificate.public_key()
+    if crypto.public_keys_equal(certificate_key, private_key.public_key()):
+        return []
+    return [Finding("certificate_key_mismatch", ERROR,
+                    "The certificate is for another key: its public key ({0}, SHA-256 {1}) is not the public key of "
+                    "the private key{2} ({3}, SHA-256 {4}). Install the certificate Wise issued for this key's CSR, or "
+                    "point private_key_path at the key that CSR was made with.".format(
+                        describe_key_briefly(certificate_key), crypto.public_key_fingerprint(certificate_key),
+                        " " + key_path if key_path else "", describe_key_briefly(private_key.public_key()),
+                        crypto.public_key_fingerprint(private_key.public_key())))]
+
+
+def check_client_id(certificate, client_id):
+    """A finding when the certificate's CN is not the Wise Client ID (Wise sets CN to it)."""
+    common_names = crypto.name_values(certificate.subject, "COMMON_NAME")
+    if not client_id or common_names == [client_id]:
+        return []
+    found = ", ".join(repr(name) for name in common_names) if common_names else "missing"
+    return [Finding("certificate_client_id_mismatch", ERROR,
+                    "The certificate's CN is {0}, but client_id is {1!r}: Wise sets CN to the Client ID, so this "
+                    "certificate belongs to another client (or environment). Install the certificate issued for this "
+                    "client, or correct client_id.".format(found, client_id))]
+
+
+def find_issuer(certificate, ca_certificates):
+    """(the CA among ca_certificates whose key signed certificate, or None; findings)."""
+    for ca_certificate in ca_certificates:
+        if crypto.verify_signed_by(certificate, ca_certificate):
+            return ca_certificate, []
+    given = "; ".join("{0} (SHA-256 {1})".format(crypto.name_to_string(ca.subject), crypto.certificate_fingerprint(ca))
+                      for ca in ca_certificates)
+    same_name = [ca for ca in ca_certificates if ca.subject == certificate.issuer]
+    detail = (" The CA's name matches the issuer, but the signature does not verify with its key: it is another CA "
+              "with the same name, or one of the two certificates was altered." if same_name else "")
+    return None, [Finding("certificate_not_signed_by_ca", ERROR,
+                          "The certificate was not signed by the given CA: its issuer is {0}, and the CA given is "
+                          "{1}.{2} Give the CA that issued it, or leave the CA out of this check.".format(
+                              crypto.name_to_string(certificate.issuer) or "(empty)", given, detail))]
+
+
+def check_ca_certificate(certificate):
+    """A finding when a certificate given as a CA cannot act as one (a leaf certificate, typically)."""
+    is_ca = crypto.basic_constraints_ca(certificate)
+    if is_ca:
+        return []
+    if is_ca is None and crypto.certificate_version(certificate) == 1 and crypto.is_self_issued(certificate):
+        return []  # an X.509 v1 root has no extensions; OpenSSL trusts it as a CA
+    reason = "basicConstraints says CA:FALSE" if is_ca is False else "it has no basicConstraints extension"
+    return [Finding("ca_not_a_ca", ERROR,
+                    "The certificate given as the CA ({0}) is not a CA certificate: {1}. It looks like a leaf (client "
+                    "or server) certificate; give the Wise CA certificate instead ('Get Wise Certificate' in Developer "
+                    "Hub).".format(crypto.name_to_string(certificate.subject) or "empty subject", reason))]
+
+
+def days_remaining(certificate, now=None):
+    """Whole days until the certificate expires (negative once it has)."""
+    now = now or crypto.utcnow()
+    return int((crypto.certificate_not_after(certificate) - now).total_seconds() // 86400)
+
+
+def needs_renewal(certificate, renew_before_days=RENEW_BEFORE_DAYS, now=None):
+    now = now or crypto.utcnow()
+    return crypto.certificate_not_after(certificate) - now <= datetime.timedelta(days=renew_before_days)
