@@ -22,7 +22,7 @@ from emulator_helpers import client_context, handshake
 def _serve(state_dir, *args):
     ready = os.path.join(str(state_dir), "ready.json")
     argv = [sys.executable, "-m", "wise_emulator", "serve", "--state-dir", str(state_dir), "--ready-file", ready]
-    process = subprocess.Popen(argv + list(args), env=_python_env(), stdout=subprocess.PIPE,
+    process = subprocess.Popen(argv + list(args), env=_python_env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     return process, ready
 
@@ -53,7 +53,7 @@ def test_serve_ends_cleanly_on_signal(state_emulator, signum):
     finally:
         if process.poll() is None:
             process.kill()
-            process.wait()
+            process.communicate()
     assert process.returncode == 0
     assert "Traceback" not in err
     assert "stopped" in err
@@ -99,12 +99,13 @@ def test_serve_stops_when_the_watched_process_is_gone(state_emulator):
     try:
         _wait_ready(process, ready)
         watched.wait()
-        process.wait(timeout=10)
+        _out, err = process.communicate(timeout=10)
     finally:
         if process.poll() is None:
             process.kill()
-            process.wait()
+            process.communicate()
     assert process.returncode == 0
+    assert "is gone: stopping" in err
 
 
 def test_stop_kills_a_server_that_ignores_sigterm(state_emulator):
