@@ -13,7 +13,7 @@ import sys
 import time
 import uuid
 
-from . import hub, pki
+from . import _files, hub, pki, registry
 from .state import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, StateDir
 
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -125,24 +125,24 @@ class Emulator:
              out=None):
         """Issue a certificate for ``csr`` (PEM bytes/str or a CSR object) like Developer Hub.
 
-        Returns the :class:`~wise_emulator.hub.CertificateRecord` (``.pem`` holds
+        Returns the :class:`~wise_emulator.registry.CertificateRecord` (``.pem`` holds
         the certificate). Raises :class:`~wise_emulator.hub.CsrRefused` (with
-        ``.codes``) or :class:`~wise_emulator.hub.HubError`.
+        ``.codes``) or :class:`~wise_emulator.registry.HubError`.
         """
         if hasattr(csr, "public_bytes"):
             csr = pki.csr_to_pem(csr)
         record, _warnings = hub.sign(self.state, csr, name, client_id, days=days,
                                      validity_seconds=validity_seconds, backdate_seconds=backdate_seconds)
         if out is not None:
-            pki.write_file_atomic(out, record.pem, mode=0o644)
+            _files.write_file_atomic(out, record.pem, mode=0o644)
         return record
 
     def revoke(self, name=None, fingerprint=None):
-        record, _already = hub.revoke(self.state, name=name, fingerprint=fingerprint)
+        record, _already = registry.revoke(self.state, name=name, fingerprint=fingerprint)
         return record
 
     def list(self):
-        return hub.list_certificates(self.state)
+        return registry.list_certificates(self.state)
 
     def issue_client_certificate(self, name, client_id=DEFAULT_CLIENT_ID, key_type="ec256",
                                  organization="Wise emulator test", country="EU", out_dir=None, **sign_options):
@@ -160,8 +160,8 @@ class Emulator:
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
         key_path = os.path.join(out_dir, safe + ".key")
         cert_path = os.path.join(out_dir, safe + ".pem")
-        pki.write_file_atomic(key_path, pki.key_to_pem(key), mode=0o600)
-        pki.write_file_atomic(cert_path, record.pem, mode=0o644)
+        _files.write_file_atomic(key_path, pki.key_to_pem(key), mode=0o600)
+        _files.write_file_atomic(cert_path, record.pem, mode=0o644)
         return ClientCertificate(name, client_id, self._secrets.get(client_id), key_path, cert_path, record)
 
     # ------------------------------------------------------------ faults

@@ -11,8 +11,7 @@ import sys
 
 from . import _files, registry
 from .policy import PolicyUnavailable
-from .state import (DEFAULT_CLIENT_ID, DEFAULT_TOKEN_TTL, FAULT_KEYS, MAX_DELAY_SECONDS, SERVER_CERT_CHOICES,
-                    TLS_VERSIONS, StateDir, StateError)
+from .state import DEFAULT_CLIENT_ID, DEFAULT_TOKEN_TTL, FAULT_KEYS, MAX_DELAY_SECONDS, SERVER_CERT_CHOICES, TLS_VERSIONS, StateDir, StateError
 
 STATE_ENV = "WISE_EMULATOR_STATE_DIR"
 
@@ -21,14 +20,14 @@ def _status(text):
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("not an HTTP status: %r" % text)
+        raise argparse.ArgumentTypeError("not an HTTP status: %r" % text) from None
 
 
 def _delay(text):
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("not a number of seconds: %r" % text)
+        raise argparse.ArgumentTypeError("not a number of seconds: %r" % text) from None
     if not 0 <= value <= MAX_DELAY_SECONDS:
         raise argparse.ArgumentTypeError("delay must be between 0 and %d seconds" % MAX_DELAY_SECONDS)
     return value
@@ -38,7 +37,7 @@ def _positive_int(text):
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("not a whole number: %r" % text)
+        raise argparse.ArgumentTypeError("not a whole number: %r" % text) from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
@@ -226,7 +225,7 @@ def _cmd_serve(args):
                      server_cert=args.server_cert, ready_file=args.ready_file, token_ttl=args.token_ttl,
                      watch_pid=args.watch_pid, faults=_faults_from(args), clear_faults=args.clear_faults)
     except ServeError as exc:
-        raise StateError(str(exc))
+        raise StateError(str(exc)) from exc
 
 
 def _cmd_fault(args):

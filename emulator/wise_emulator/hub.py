@@ -11,16 +11,8 @@ from cryptography.x509.oid import NameOID
 
 from . import pki, policy
 from ._compat import isoformat, not_valid_after, not_valid_before, utcnow
-from .registry import (  # noqa: F401  (re-exported: the hub's public names)
-    DEFAULT_VALIDITY_DAYS,
-    MAX_ACTIVE_PER_CLIENT,
-    CertificateRecord,
-    HubError,
-    check_name,
-    list_certificates,
-    refused_serials,
-    revoke,
-)
+from .registry import DEFAULT_VALIDITY_DAYS, MAX_ACTIVE_PER_CLIENT, CertificateRecord, HubError, check_name
+
 
 class CsrRefused(HubError):
     """The CSR breaks Wise's rules; ``findings`` holds the policy findings (errors)."""
@@ -86,7 +78,7 @@ def sign(state, csr_pem, name, client_id, days=None, validity_seconds=None, back
     try:
         csr = x509.load_pem_x509_csr(csr_pem)
     except ValueError as exc:
-        raise HubError("CSR cannot be read: %s" % exc)
+        raise HubError("CSR cannot be read: %s" % exc) from exc
     if not csr.is_signature_valid:
         raise HubError("CSR refused: its signature does not verify")
 

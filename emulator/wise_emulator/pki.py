@@ -13,8 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ._compat import not_valid_after, utcnow
-from ._files import read_bytes, write_file_atomic  # noqa: F401  (re-exported)
-from .registry import normalize_fingerprint  # noqa: F401  (re-exported)
+from ._files import read_bytes
 
 # Host names the "valid" server certificate answers to: loopback plus the real
 # Wise mTLS hosts, so that clients can map those names to 127.0.0.1.

@@ -97,7 +97,7 @@ def load_policy():
     try:
         module = importlib.import_module(POLICY_MODULE)
     except ImportError as exc:
-        raise PolicyUnavailable("cannot import %s: %s" % (POLICY_MODULE, exc))
+        raise PolicyUnavailable("cannot import %s: %s" % (POLICY_MODULE, exc)) from exc
     loaded = os.path.realpath(getattr(module, "__file__", "") or "")
     if loaded != os.path.realpath(expected):
         raise PolicyUnavailable(

@@ -33,7 +33,7 @@ import uuid
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from . import pki, registry
+from . import _files, pki, registry
 from ._compat import isoformat, utcnow
 from .state import DEFAULT_TOKEN_TTL, MAX_DELAY_SECONDS, SERVER_CERT_CHOICES, TLS_VERSIONS, StateDir
 
@@ -61,7 +61,7 @@ def loopback_address(bind):
     try:
         address = ipaddress.ip_address(bind.strip("[]"))
     except ValueError:
-        raise ServeError("--bind must be a loopback IP address (127.0.0.1 or ::1), not %r" % bind)
+        raise ServeError("--bind must be a loopback IP address (127.0.0.1 or ::1), not %r" % bind) from None
     if not address.is_loopback:
         raise ServeError("refusing to listen on %s: the emulator only listens on loopback (127.0.0.0/8, ::1)" % bind)
     return str(address)
@@ -88,7 +88,7 @@ class _Tokens:
         token = str(uuid.uuid4())
         now = time.monotonic()
         with self._lock:
-            for key in [k for k, (_, exp) in self._tokens.items() if exp <= now]:
+            for key in [k for k, (_client, exp) in self._tokens.items() if exp <= now]:
                 del self._tokens[key]
             self._tokens[token] = (client_id, now + self.ttl)
         return token
@@ -120,7 +120,7 @@ class EmulatorApp:
         self._context = None
         self._context_key = None
         self._context_built = 0.0
-        self._client_ca_pem = pki.read_bytes(state.client_ca_path)
+        self._client_ca_pem = _files.read_bytes(state.client_ca_path)
         self._client_ca = state.client_ca()
 
     # ------------------------------------------------------------ TLS
@@ -266,7 +266,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _basic_credentials(self):
         header = self.headers.get("Authorization") or ""
-        scheme, _, value = header.partition(" ")
+        scheme, _sep, value = header.partition(" ")
         if scheme.lower() != "basic" or not value.strip():
             return None, None
         try:
@@ -302,7 +302,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self._fault(app.faults(), "status", "delay", app):
             return None
         header = self.headers.get("Authorization") or ""
-        scheme, _, token = header.partition(" ")
+        scheme, _sep, token = header.partition(" ")
         token = token.strip()
         challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
         if scheme.lower() != "bearer" or not token:
@@ -403,7 +403,7 @@ def _close_notify(conn):
 
 
 def write_ready_file(path, info):
-    pki.write_file_atomic(path, json.dumps(info, indent=2, sort_keys=True) + "\n", mode=0o644)
+    _files.write_file_atomic(path, json.dumps(info, indent=2, sort_keys=True) + "\n", mode=0o644)
 
 
 def serve(state_dir, port=0, bind="127.0.0.1", tls_version="both", server_cert="valid", ready_file=None,

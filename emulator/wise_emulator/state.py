@@ -31,7 +31,7 @@ import os
 import secrets
 
 from . import _files
-from ._compat import utcnow, isoformat
+from ._compat import isoformat, utcnow
 
 DEFAULT_CLIENT_ID = "wise-emulator-demo"
 DEFAULT_CLIENT_SECRET = "wise-emulator-demo-secret"
@@ -141,7 +141,6 @@ class StateDir:
         Returns a list of human-readable lines saying what was created.
         """
         # cryptography is imported only by the commands that need it, so the others start fast.
-        from . import pki  # pylint: disable=import-outside-toplevel
         created = []
         if not os.path.isdir(self.path):
             os.makedirs(self.path, mode=0o700)
@@ -185,8 +184,8 @@ class StateDir:
         if os.path.exists(cert_path) and os.path.exists(key_path):
             return pki.load_cert(cert_path), pki.load_key(key_path)
         cert, key = pki.make_ca(common)
-        pki.write_file_atomic(key_path, pki.key_to_pem(key), mode=0o600)
-        pki.write_file_atomic(cert_path, pki.cert_to_pem(cert), mode=0o644)
+        _files.write_file_atomic(key_path, pki.key_to_pem(key), mode=0o600)
+        _files.write_file_atomic(cert_path, pki.cert_to_pem(cert), mode=0o644)
         created.append(common)
         return cert, key
 
@@ -219,8 +218,8 @@ class StateDir:
             else:
                 cert, key = pki.make_server_cert(
                     server_ca, server_ca_key, dns_names=(pki.WRONG_HOST_NAME,), ip_addresses=())
-            pki.write_file_atomic(key_path, pki.key_to_pem(key), mode=0o600)
-            pki.write_file_atomic(cert_path, pki.cert_to_pem(cert), mode=0o644)
+            _files.write_file_atomic(key_path, pki.key_to_pem(key), mode=0o600)
+            _files.write_file_atomic(cert_path, pki.cert_to_pem(cert), mode=0o644)
             created.append("server certificate (%s)" % variant)
 
     # ------------------------------------------------------------ CA material

@@ -14,9 +14,9 @@ import subprocess
 import time
 
 import pytest
-
-from wise_emulator import DEFAULT_CLIENT_SECRET, pki
 from emulator_helpers import basic, client_context, get_token, handshake, playground, request
+
+from wise_emulator import DEFAULT_CLIENT_SECRET, _files, pki
 
 PLAYGROUND = "/v1/authenticated/playground"
 
@@ -41,8 +41,8 @@ def foreign_client(tmp_path_factory):
     now = pki.utcnow()
     cert = pki.make_client_cert(csr, csr.subject, ca, ca_key, now, now + datetime.timedelta(days=1))
     key_path, cert_path = str(folder / "foreign.key"), str(folder / "foreign.pem")
-    pki.write_file_atomic(key_path, pki.key_to_pem(key), mode=0o600)
-    pki.write_file_atomic(cert_path, pki.cert_to_pem(cert))
+    _files.write_file_atomic(key_path, pki.key_to_pem(key), mode=0o600)
+    _files.write_file_atomic(cert_path, pki.cert_to_pem(cert))
     return cert_path, key_path
 
 
@@ -315,7 +315,7 @@ def test_log_has_one_line_per_request_and_no_secrets(emu, client):
 
 def _curl(*args):
     return subprocess.run(["curl", "-sS", "--max-time", "10"] + [str(a) for a in args],
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=30, check=False)
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
@@ -340,7 +340,7 @@ def test_openssl_s_client_without_certificate(emu, tls, expected):
     result = subprocess.run(
         ["openssl", "s_client", "-connect", "127.0.0.1:%d" % emu.port, "-CAfile", emu.ca_path, tls,
          "-verify_return_error", "-ign_eof"],
-        input="GET / HTTP/1.0\r\n\r\n", capture_output=True, text=True, timeout=20)
+        input="GET / HTTP/1.0\r\n\r\n", capture_output=True, text=True, timeout=20, check=False)
     assert expected in (result.stdout + result.stderr)
 
 
@@ -350,7 +350,7 @@ def test_openssl_s_client_with_certificate(emu, client):
         ["openssl", "s_client", "-connect", "127.0.0.1:%d" % emu.port, "-CAfile", emu.ca_path,
          "-cert", client.cert_path, "-key", client.key_path, "-verify_return_error", "-ign_eof",
          "-servername", "api-mtls.transferwise.com", "-verify_hostname", "api-mtls.transferwise.com"],
-        input="GET /v1/authenticated/playground HTTP/1.0\r\n\r\n", capture_output=True, text=True, timeout=20)
+        input="GET /v1/authenticated/playground HTTP/1.0\r\n\r\n", capture_output=True, text=True, timeout=20, check=False)
     assert "Verify return code: 0 (ok)" in result.stdout
     assert "HTTP/1.0 401" in result.stdout
 

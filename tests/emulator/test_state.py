@@ -12,7 +12,7 @@ import stat
 
 from cryptography import x509
 
-from wise_emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, pki
+from wise_emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, _files, pki
 from wise_emulator._compat import not_valid_after, not_valid_before, utcnow
 from wise_emulator.state import StateDir
 
@@ -32,9 +32,9 @@ def test_init_creates_layout_and_is_idempotent(tmp_path):
     created = emu.init()
     assert "Wise emulator server CA" in created and "Wise emulator client-issuing CA" in created
     assert "API client %s" % DEFAULT_CLIENT_ID in created
-    snapshot = dict((p, pki.read_bytes(p)) for p in _all_files(emu.state_dir))
+    snapshot = dict((p, _files.read_bytes(p)) for p in _all_files(emu.state_dir))
     assert emu.init() == []
-    assert dict((p, pki.read_bytes(p)) for p in _all_files(emu.state_dir)) == snapshot
+    assert dict((p, _files.read_bytes(p)) for p in _all_files(emu.state_dir)) == snapshot
     for path in (emu.ca_path, emu.client_ca_path, os.path.join(emu.state_dir, "certificates.json")):
         assert os.path.isfile(path)
 
@@ -62,7 +62,7 @@ def test_private_key_is_0600_from_first_byte_even_with_open_umask(tmp_path):
 
         os.fdopen = spy
         try:
-            pki.write_file_atomic(str(tmp_path / "k.key"), b"secret", mode=0o600)
+            _files.write_file_atomic(str(tmp_path / "k.key"), b"secret", mode=0o600)
         finally:
             os.fdopen = real_fdopen
     finally:
@@ -118,8 +118,8 @@ def test_init_renews_a_valid_server_certificate_close_to_its_end(state_emulator)
     now = utcnow()
     cert, key = pki.make_server_cert(server_ca, ca_key, not_before=now - datetime.timedelta(days=800),
                                      not_after=now + datetime.timedelta(days=3))
-    pki.write_file_atomic(state.server_key_path("valid"), pki.key_to_pem(key), mode=0o600)
-    pki.write_file_atomic(state.server_cert_path("valid"), pki.cert_to_pem(cert))
+    _files.write_file_atomic(state.server_key_path("valid"), pki.key_to_pem(key), mode=0o600)
+    _files.write_file_atomic(state.server_cert_path("valid"), pki.cert_to_pem(cert))
     assert state_emulator.init() == ["server certificate (valid)"]
     renewed = pki.load_cert(state.server_cert_path("valid"))
     assert not_valid_after(renewed) > now + datetime.timedelta(days=300)
@@ -130,7 +130,7 @@ def test_init_registers_clients_with_hashed_secrets(state_emulator):
     result = state_emulator.cli("init", "--client-id", "acme-prod", "--client-secret", "s3cret", "--json")
     assert result.returncode == 0, result.stderr
     assert "API client acme-prod" in json.loads(result.stdout)["created"]
-    text = pki.read_bytes(state.clients_path).decode()
+    text = _files.read_bytes(state.clients_path).decode()
     assert "s3cret" not in text and DEFAULT_CLIENT_SECRET not in text
     assert state.check_client_secret("acme-prod", "s3cret")
     assert not state.check_client_secret("acme-prod", "wrong")
