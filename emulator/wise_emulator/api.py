@@ -5,18 +5,13 @@
 from __future__ import annotations
 
 import atexit
-import json
 import os
-import signal
 import subprocess
 import sys
-import time
 import uuid
 
-from . import _files, hub, pki, registry
+from . import _files, hub, pki, process, registry
 from .state import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, StateDir
-
-PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class EmulatorError(Exception):
@@ -45,13 +40,6 @@ class ClientCertificate:
 
     def __repr__(self):
         return "ClientCertificate(name=%r, client_id=%r, cert_path=%r)" % (self.name, self.client_id, self.cert_path)
-
-
-def _python_env():
-    env = os.environ.copy()
-    parts = [PACKAGE_PARENT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join(parts)
-    return env
 
 
 class Emulator:
@@ -183,7 +171,7 @@ class Emulator:
         argv = [sys.executable, "-m", "wise_emulator"] + [str(a) for a in args]
         if "--state-dir" not in argv:
             argv += ["--state-dir", self.state_dir]
-        return subprocess.run(argv, env=_python_env(), capture_output=True, text=True, check=check,
+        return subprocess.run(argv, env=process.python_env(), capture_output=True, text=True, check=check,
                               timeout=timeout, input=input)
 
     # ------------------------------------------------------------ server
@@ -211,42 +199,21 @@ class Emulator:
                 argv += [option, str(item)]
         self._log = open(self.log_path, "ab")  # pylint: disable=consider-using-with
         self.process = subprocess.Popen(  # pylint: disable=consider-using-with
-            argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, env=_python_env(),
+            argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, env=process.python_env(),
             close_fds=True)
         _RUNNING.add(self)
-        deadline = time.monotonic() + timeout
-        while True:
-            if os.path.exists(self._ready_file):
-                try:
-                    with open(self._ready_file, "r", encoding="utf-8") as handle:
-                        self.info = json.load(handle)
-                    break
-                except ValueError:
-                    pass
-            code = self.process.poll()
-            if code is not None:
-                self._cleanup_process()
-                raise EmulatorError("the emulator exited with status %s before it was ready:\n%s"
-                                    % (code, self.log_tail()))
-            if time.monotonic() > deadline:
-                self.stop()
-                raise EmulatorError("the emulator was not ready within %.0f s:\n%s" % (timeout, self.log_tail()))
-            time.sleep(0.02)
+        try:
+            self.info = process.wait_ready(self.process, self._ready_file, self.log_path, timeout)
+        except process.ProcessError as exc:
+            self.stop()
+            raise EmulatorError(str(exc)) from None
         return self
 
     def stop(self, timeout=10.0):
         """Stop the server (SIGTERM, then SIGKILL after ``timeout``); return its exit status or None."""
-        process = self.process
-        if process is None:
+        if self.process is None:
             return None
-        code = process.poll()
-        if code is None:
-            try:
-                process.send_signal(signal.SIGTERM)
-                code = process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                code = process.wait()
+        code = process.stop_child(self.process, timeout)
         self._cleanup_process()
         return code
 
@@ -265,11 +232,7 @@ class Emulator:
             self._ready_file = None
 
     def log_tail(self, lines=40):
-        try:
-            with open(self.log_path, "r", encoding="utf-8", errors="replace") as handle:
-                return "".join(handle.readlines()[-lines:])
-        except OSError:
-            return ""
+        return process.log_tail(self.log_path, lines)
 
     def __enter__(self):
         if not self.running:

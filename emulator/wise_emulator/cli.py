@@ -9,7 +9,7 @@ import json
 import os
 import sys
 
-from . import _files, registry
+from . import _files, process, registry
 from .policy import PolicyUnavailable
 from .state import DEFAULT_CLIENT_ID, DEFAULT_TOKEN_TTL, FAULT_KEYS, MAX_DELAY_SECONDS, SERVER_CERT_CHOICES, TLS_VERSIONS, StateDir, StateError
 
@@ -56,6 +56,30 @@ def _add_fault_options(parser, for_serve=False):
     parser.add_argument("--reject", action="append", default=None, metavar="NAME_OR_SHA256",
                         help="%srefuse this issued certificate (name or SHA-256 fingerprint) in the TLS handshake; "
                              "repeatable" % prefix)
+
+
+def _add_serve_options(p):
+    p.add_argument("--port", type=int, default=0, help="TCP port (0 picks a free one; default %(default)s)")
+    p.add_argument("--bind", default="127.0.0.1", help="loopback address to listen on (default %(default)s)")
+    p.add_argument("--tls-version", choices=TLS_VERSIONS, default="both", help="TLS versions offered (default %(default)s)")
+    p.add_argument("--server-cert", choices=SERVER_CERT_CHOICES, default="valid",
+                   help="server certificate to present (default %(default)s)")
+    p.add_argument("--token-ttl", type=_positive_int, default=DEFAULT_TOKEN_TTL,
+                   help="access token lifetime in seconds (default %(default)s)")
+    p.add_argument("--clear-faults", action="store_true", help="start with no faults (empties faults.json)")
+    _add_fault_options(p, for_serve=True)
+
+
+def _serve_argv(args):
+    """The ``serve`` options equivalent to parsed ``start`` options."""
+    argv = ["--port", str(args.port), "--bind", args.bind, "--tls-version", args.tls_version,
+            "--server-cert", args.server_cert, "--token-ttl", str(args.token_ttl)]
+    if args.clear_faults:
+        argv.append("--clear-faults")
+    for key, value in sorted(_faults_from(args).items()):
+        for item in value if isinstance(value, list) else [value]:
+            argv += ["--" + key.replace("_", "-"), str(item)]
+    return argv
 
 
 def _faults_from(args):
@@ -105,17 +129,20 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="JSON output (includes the PEM)")
 
     p = sub.add_parser("serve", parents=[common], help="run the mTLS API server until SIGTERM/SIGINT")
-    p.add_argument("--port", type=int, default=0, help="TCP port (0 picks a free one; default %(default)s)")
-    p.add_argument("--bind", default="127.0.0.1", help="loopback address to listen on (default %(default)s)")
-    p.add_argument("--tls-version", choices=TLS_VERSIONS, default="both", help="TLS versions offered (default %(default)s)")
-    p.add_argument("--server-cert", choices=SERVER_CERT_CHOICES, default="valid",
-                   help="server certificate to present (default %(default)s)")
+    _add_serve_options(p)
     p.add_argument("--ready-file", help="write JSON (base_url, port, ca_path, pid) here once listening")
-    p.add_argument("--token-ttl", type=_positive_int, default=DEFAULT_TOKEN_TTL,
-                   help="access token lifetime in seconds (default %(default)s)")
     p.add_argument("--watch-pid", type=int, help="stop when this process is gone")
-    p.add_argument("--clear-faults", action="store_true", help="start with no faults (empties faults.json)")
-    _add_fault_options(p, for_serve=True)
+
+    p = sub.add_parser("start", parents=[common],
+                       help="start 'serve' in the background, wait until it listens, print its ready JSON")
+    _add_serve_options(p)
+    p.add_argument("--ready-file", help="ready file (default: ready.json in the state directory)")
+    p.add_argument("--log-file", help="server output (default: server.log in the state directory, appended)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the server (default %(default)s)")
+
+    p = sub.add_parser("stop", parents=[common], help="stop a server started with 'start' (SIGTERM, then SIGKILL)")
+    p.add_argument("--ready-file", help="its ready file (default: ready.json in the state directory)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds before SIGKILL (default %(default)s)")
 
     p = sub.add_parser("fault", help="switch misbehaviour of a running (or next) server")
     fsub = p.add_subparsers(dest="fault_command", metavar="ACTION")
@@ -228,6 +255,42 @@ def _cmd_serve(args):
         raise StateError(str(exc)) from exc
 
 
+def _default_ready_file(args, state):
+    return os.path.abspath(args.ready_file) if args.ready_file else os.path.join(state.path, "ready.json")
+
+
+def _cmd_start(args):
+    state = _state(args)
+    state.require_initialized()
+    ready = _default_ready_file(args, state)
+    running = process.read_ready_file(ready)
+    if running is not None and process.is_emulator(running.get("pid")):
+        sys.stderr.write("already running (pid %s)\n" % running["pid"])
+        _print_json(running)
+        return 0
+    log_file = args.log_file or state.log_path
+    argv = [sys.executable, "-m", "wise_emulator", "serve", "--state-dir", state.path, "--ready-file", ready]
+    info = process.start_detached(argv + _serve_argv(args), ready, log_file, timeout=args.timeout)
+    _print_json(info)
+    return 0
+
+
+def _cmd_stop(args):
+    state = _state(args)
+    ready = _default_ready_file(args, state)
+    info = process.read_ready_file(ready)
+    if info is None:
+        print("not running (no ready file %s)" % ready)
+        return 0
+    how = process.stop_pid(info.get("pid"), timeout=args.timeout)
+    try:
+        os.unlink(ready)
+    except OSError:
+        pass
+    print("%s (pid %s)" % (how, info.get("pid")))
+    return 0
+
+
 def _cmd_fault(args):
     state = _state(args)
     state.require_initialized()
@@ -252,7 +315,7 @@ def _cmd_fault(args):
 
 
 _COMMANDS = {"init": _cmd_init, "sign": _cmd_sign, "revoke": _cmd_revoke, "list": _cmd_list,
-             "serve": _cmd_serve, "fault": _cmd_fault}
+             "serve": _cmd_serve, "start": _cmd_start, "stop": _cmd_stop, "fault": _cmd_fault}
 
 
 def main(argv=None):

@@ -15,8 +15,8 @@ import time
 import pytest
 from emulator_helpers import client_context, handshake
 
-from wise_emulator import Emulator, EmulatorError
-from wise_emulator.api import _python_env
+from wise_emulator import Emulator, EmulatorError, process
+from wise_emulator.process import python_env as _python_env
 
 
 def _serve(state_dir, *args):
@@ -165,3 +165,46 @@ def test_fixtures_from_the_plugin(wise_emulator, wise_emulator_client, wise_emul
     assert [r.name for r in wise_emulator.list()] == ["pytest-client"]
     assert oct(os.stat(wise_emulator_client.key_path).st_mode & 0o777) == "0o600"
     assert wise_emulator_session.faults() == {}
+
+
+def test_cli_start_and_stop_a_detached_server(state_emulator):
+    result = state_emulator.cli("start", "--tls-version", "1.2", "--status", "503", timeout=60)
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    try:
+        assert info["tls_version"] == "1.2"
+        assert os.path.exists(os.path.join(state_emulator.state_dir, "ready.json"))
+        client = state_emulator.issue_client_certificate("detached")
+        assert handshake(info["base_url"], client_context(info["ca_path"], *client.cert)) == "TLSv1.2"
+        assert state_emulator.faults() == {"status": 503}
+        again = state_emulator.cli("start", timeout=60)  # idempotent: the same server
+        assert again.returncode == 0 and json.loads(again.stdout)["pid"] == info["pid"]
+        assert "already running" in again.stderr
+    finally:
+        result = state_emulator.cli("stop", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "stopped" in result.stdout
+    assert not process.alive(info["pid"])  # gone (or a zombie awaiting its new parent)
+    assert not os.path.exists(os.path.join(state_emulator.state_dir, "ready.json"))
+    result = state_emulator.cli("stop", timeout=60)
+    assert result.returncode == 0 and "not running" in result.stdout
+
+
+def test_cli_stop_does_not_signal_a_process_that_is_not_the_emulator(state_emulator):
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        ready = os.path.join(state_emulator.state_dir, "ready.json")
+        with open(ready, "w", encoding="utf-8") as handle:
+            json.dump({"pid": bystander.pid}, handle)
+        result = state_emulator.cli("stop", timeout=60)
+        assert result.returncode == 0 and "not running" in result.stdout
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_cli_start_reports_a_server_that_cannot_start(state_emulator):
+    result = state_emulator.cli("start", "--bind", "192.168.0.1", timeout=60)
+    assert result.returncode == 1
+    assert "loopback" in result.stderr
