@@ -258,10 +258,15 @@ def _anchor_facts(data):
 # ---------------------------------------------------------------- dedicated PEM bundle
 
 class BundleEntry(object):
-    def __init__(self, preamble, block, label):
-        self.preamble = preamble
+    def __init__(self, preamble, block, label, label_start):
+        self.preamble = preamble  # the text between the previous block and this one
         self.block = block
         self.label = label
+        self.label_start = label_start  # where the label line starts in the preamble
+
+    @property
+    def text_before_label(self):
+        return self.preamble[:self.label_start]
 
 
 def parse_bundle(data):
@@ -270,8 +275,12 @@ def parse_bundle(data):
     position = 0
     for match in crypto.PEM_BLOCK_RE.finditer(data):
         preamble = data[position:match.start()]
-        labels = BUNDLE_LABEL_RE.findall(preamble)
-        entries.append(BundleEntry(preamble, match.group(0), labels[-1].decode("utf-8", "replace") if labels else None))
+        labels = list(BUNDLE_LABEL_RE.finditer(preamble))
+        if labels:
+            entries.append(BundleEntry(preamble, match.group(0), labels[-1].group("name").decode("utf-8", "replace"),
+                                       labels[-1].start()))
+        else:
+            entries.append(BundleEntry(preamble, match.group(0), None, len(preamble)))
         position = match.end()
     return entries, data[position:]
 
@@ -292,28 +301,26 @@ def bundle_with(data, name, certificate):
     for entry in entries:
         if entry.label == name:
             if not placed:
-                parts.append(ours)
+                parts.append(entry.text_before_label + ours)
                 placed = True
             continue
         parts.append(entry.preamble + entry.block)
     text = b"".join(parts)
-    if not placed:
-        if text and not text.endswith(b"\n"):
-            text += b"\n"
-        text += ours
-    if trailer.strip():
-        text += trailer if text.endswith(b"\n") else b"\n" + trailer
-    return text
+    if placed:
+        return text + trailer
+    text += trailer
+    if text and not text.endswith(b"\n"):
+        text += b"\n"
+    return text + ours
 
 
 def bundle_without(data, name):
     """(the bundle without the entries labelled name, number of PEM blocks left)."""
     entries, trailer = parse_bundle(data or b"")
-    kept = [entry for entry in entries if entry.label != name]
-    text = b"".join(entry.preamble + entry.block for entry in kept)
-    if trailer.strip():
-        text += trailer
-    return text, len(kept)
+    # An entry is its label line to its END line: text before the label is someone else's and stays.
+    text = b"".join(entry.text_before_label if entry.label == name else entry.preamble + entry.block
+                    for entry in entries) + trailer
+    return text, len([entry for entry in entries if entry.label != name])
 
 
 def bundle_entry(data, name):
