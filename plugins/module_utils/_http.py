@@ -623,8 +623,8 @@ def _classify_certificate_error(item, where, strict):
         else:
             what = "The server's certificate cannot be verified"
             hint = "Set ca_path to the Wise CA certificate from Developer Hub for this environment."
-        return (SERVER_UNTRUSTED, "{0} ({1}): {2}; {3}.".format(what, where, verify_message or "verification failed",
-                                                                 text), hint)
+        detail = "{0} ({1}): {2}; {3}.".format(what, where, verify_message or "verification failed", text)
+        return (SERVER_UNTRUSTED, detail, hint)
     return None
 
 

@@ -68,6 +68,8 @@ class Pki(object):
 
     def __init__(self, folder):
         self.folder = str(folder)
+        if not os.path.isdir(self.folder):
+            os.makedirs(self.folder, 0o700)
         self.server_ca = self._ca("Test server CA")
         self.client_ca = self._ca("Test client CA")
         self.other_ca = self._ca("Some other CA")
