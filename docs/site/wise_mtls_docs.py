@@ -59,10 +59,47 @@ def rewrite_repository_links(text, repository_url, branch="main"):
     return REPOSITORY_LINK.sub(replace, text)
 
 
+# Plugin types whose ansible.builtin pages M() and P() references point at, and where
+# ansible-core keeps their documented sources.
+BUILTIN_PLUGIN_DIRS = {
+    "module": "modules",
+    "become": "plugins/become",
+    "callback": "plugins/callback",
+    "connection": "plugins/connection",
+    "filter": "plugins/filter",
+    "inventory": "plugins/inventory",
+    "lookup": "plugins/lookup",
+    "test": "plugins/test",
+    "vars": "plugins/vars",
+}
+
+
+def builtin_plugin_labels():
+    """Labels of the ansible.builtin plugin pages on docs.ansible.com, from the installed ansible-core."""
+    import ansible
+
+    root = os.path.dirname(ansible.__file__)
+    labels = {}
+    for plugin_type, folder in BUILTIN_PLUGIN_DIRS.items():
+        path = os.path.join(root, folder)
+        if not os.path.isdir(path):
+            continue
+        for filename in os.listdir(path):
+            name, extension = os.path.splitext(filename)
+            if extension not in (".py", ".yml") or name.startswith("_"):
+                continue
+            page = "%s_%s" % (name, plugin_type)
+            labels["ansible_collections.ansible.builtin.%s" % page] = (
+                "collections/ansible/builtin/%s.html" % page, "ansible.builtin.%s %s" % (name, plugin_type))
+    return labels
+
+
 def write_inventory(path, base_url=ANSIBLE_DOCS_URL, labels=None):
     """Write a Sphinx (version 2) inventory that maps labels to pages of base_url."""
+    if labels is None:
+        labels = dict(builtin_plugin_labels(), **ANSIBLE_DOCS_LABELS)
     lines = []
-    for name, (uri, title) in sorted((labels or ANSIBLE_DOCS_LABELS).items()):
+    for name, (uri, title) in sorted(labels.items()):
         lines.append("%s std:label -1 %s %s\n" % (name, uri, title))
     header = ("# Sphinx inventory version 2\n# Project: Ansible\n# Version: devel\n"
               "# The remainder of this file is compressed using zlib.\n")
