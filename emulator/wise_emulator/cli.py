@@ -10,6 +10,7 @@ import os
 import sys
 
 from . import _files, process, registry
+from .loopback import NotLoopbackError, loopback_address
 from .policy import PolicyUnavailable
 from .state import DEFAULT_CLIENT_ID, DEFAULT_TOKEN_TTL, FAULT_KEYS, MAX_DELAY_SECONDS, SERVER_CERT_CHOICES, TLS_VERSIONS, StateDir, StateError
 
@@ -244,7 +245,15 @@ def _cmd_list(args):
     return 0
 
 
+def _check_bind(args):
+    try:
+        loopback_address(args.bind)
+    except NotLoopbackError as exc:
+        raise StateError(str(exc)) from None
+
+
 def _cmd_serve(args):
+    _check_bind(args)  # before the heavier imports below: a refusal is instant
     # Imported here so that the other commands start faster.
     from .server import ServeError, serve  # pylint: disable=import-outside-toplevel
     try:
@@ -260,6 +269,7 @@ def _default_ready_file(args, state):
 
 
 def _cmd_start(args):
+    _check_bind(args)
     state = _state(args)
     state.require_initialized()
     ready = _default_ready_file(args, state)

@@ -17,7 +17,6 @@ import base64
 import binascii
 import datetime
 import http.server
-import ipaddress
 import json
 import os
 import signal
@@ -35,6 +34,7 @@ from cryptography.hazmat.primitives import serialization
 
 from . import _files, pki, registry
 from ._compat import isoformat, utcnow
+from .loopback import NotLoopbackError, loopback_address
 from .state import DEFAULT_TOKEN_TTL, MAX_DELAY_SECONDS, SERVER_CERT_CHOICES, TLS_VERSIONS, StateDir
 
 TOKEN_PATH = "/oauth/token"
@@ -52,19 +52,6 @@ _FAULT_BODIES = {
 
 class ServeError(Exception):
     """The server cannot start as asked."""
-
-
-def loopback_address(bind):
-    """Resolve ``bind`` to a loopback IP address text, or raise ServeError."""
-    if bind == "localhost":
-        bind = "127.0.0.1"
-    try:
-        address = ipaddress.ip_address(bind.strip("[]"))
-    except ValueError:
-        raise ServeError("--bind must be a loopback IP address (127.0.0.1 or ::1), not %r" % bind) from None
-    if not address.is_loopback:
-        raise ServeError("refusing to listen on %s: the emulator only listens on loopback (127.0.0.0/8, ::1)" % bind)
-    return str(address)
 
 
 def _log(message):
@@ -411,7 +398,10 @@ def serve(state_dir, port=0, bind="127.0.0.1", tls_version="both", server_cert="
     """Run the server until SIGTERM/SIGINT (or until ``watch_pid`` is gone). Returns the exit code."""
     state = StateDir(state_dir)
     state.require_initialized()
-    address = loopback_address(bind)
+    try:
+        address = loopback_address(bind)
+    except NotLoopbackError as exc:
+        raise ServeError(str(exc)) from None
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     if clear_faults:
         state.clear_faults()

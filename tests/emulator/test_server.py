@@ -11,12 +11,14 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from emulator_helpers import basic, client_context, get_token, handshake, playground, request
 
-from wise_emulator import DEFAULT_CLIENT_SECRET, _files, pki
+from wise_emulator import DEFAULT_CLIENT_SECRET, Emulator, _files, pki
 
 PLAYGROUND = "/v1/authenticated/playground"
 
@@ -269,22 +271,34 @@ def test_delay_fault_makes_clients_time_out(emu, client, token):
     assert time.monotonic() - started >= 0.3
 
 
+@pytest.fixture(scope="module")
+def misbehaving_servers(emulator):
+    """One server per bad server certificate, sharing the module's state directory, started together."""
+    servers = {}
+    try:
+        for variant in ("expired", "unknown-ca", "wrong-host"):
+            servers[variant] = Emulator(emulator.state_dir).start(server_cert=variant)
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
 @pytest.mark.parametrize("variant, message", [
     ("expired", "certificate has expired"),
     ("unknown-ca", "unable to get local issuer certificate"),
     ("wrong-host", "mismatch"),
 ])
-def test_server_certificate_faults(wise_emulator_factory, variant, message):
-    emu = wise_emulator_factory(server_cert=variant)
+def test_server_certificate_faults(misbehaving_servers, client, variant, message):
+    server = misbehaving_servers[variant]
     with pytest.raises(ssl.SSLCertVerificationError) as refused:
-        handshake(emu.base_url, client_context(emu.ca_path))
+        handshake(server.base_url, client_context(server.ca_path, *client.cert))
     assert message in str(refused.value)
 
 
-def test_wrong_host_certificate_is_fine_for_its_own_name(wise_emulator_factory):
-    emu = wise_emulator_factory(server_cert="wrong-host")
-    client = emu.issue_client_certificate("wrong-host-client")
-    version = handshake(emu.base_url, client_context(emu.ca_path, *client.cert),
+def test_wrong_host_certificate_is_fine_for_its_own_name(misbehaving_servers, client):
+    server = misbehaving_servers["wrong-host"]
+    version = handshake(server.base_url, client_context(server.ca_path, *client.cert),
                         server_hostname=pki.WRONG_HOST_NAME)
     assert version == "TLSv1.3"
 
@@ -360,3 +374,32 @@ def test_ready_file_contents(emulator):
     assert info["base_url"] == "https://127.0.0.1:%d" % info["port"]
     assert info["ca_path"] == emulator.ca_path and os.path.isfile(info["ca_path"])
     assert info["pid"] == emulator.process.pid
+
+
+def test_parallel_clients(emu, client, token):
+    # A small, bounded burst: 32 requests from 8 threads, all on loopback.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda _i: playground(emu, client, token).status, range(32)))
+    assert statuses == [200] * 32
+
+
+def test_stopping_cuts_a_delayed_answer_short(wise_emulator_factory):
+    emu = wise_emulator_factory(faults={"delay": 30})
+    client = emu.issue_client_certificate("slow")
+    token = get_token(emu, client).json()["access_token"]
+    outcome = []
+
+    def slow_request():
+        try:
+            outcome.append(playground(emu, client, token, timeout=40).status)
+        except (OSError, ssl.SSLError) as exc:
+            outcome.append(type(exc).__name__)
+
+    worker = threading.Thread(target=slow_request)
+    worker.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert emu.stop() == 0
+    assert time.monotonic() - started < 5
+    worker.join(10)
+    assert not worker.is_alive()
