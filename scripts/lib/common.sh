@@ -90,7 +90,7 @@ venv() {
 # .../ansible_collections/wise/mtls. The copy holds exactly the files git would see (tracked
 # files plus untracked ones that .gitignore does not exclude), so it is the same on a
 # developer's machine, with work in progress, as in CI's fresh clone. Prints the collections
-# folder (the parent of ansible_collections/).
+# folder (the parent of ansible_collections/). Each call replaces the previous copy.
 collection_copy() {
     local collections dest
     collections=$WISE_MTLS_TMP/collections
@@ -114,5 +114,9 @@ collection_copy() {
                 --exclude=.ruff_cache --exclude=./.ansible .
         fi
     ) | tar --extract --file=- --directory="$dest"
+    # A repository of its own, with nothing committed: ansible-test and ansible-lint list
+    # content with git (tracked plus untracked, not ignored files) from the nearest .git
+    # upwards, and would otherwise reach the work tree's, which ignores .tmp/ entirely.
+    git -C "$dest" init --quiet
     printf '%s\n' "$collections"
 }
