@@ -154,7 +154,10 @@ class Emulator:
 
     # ------------------------------------------------------------ faults
     def set_faults(self, status=None, token_status=None, delay=None, token_delay=None, reject=None):
-        """Merge faults into ``faults.json`` (read by the server on every request)."""
+        """Merge faults into ``faults.json`` (read by the server on every request).
+
+        ``reject`` (a name or fingerprint, or a list of them) adds to what is rejected.
+        """
         changes = dict((k, v) for k, v in (("status", status), ("token_status", token_status), ("delay", delay),
                                            ("token_delay", token_delay), ("reject", reject)) if v is not None)
         return self.state.set_faults(**changes)

@@ -308,8 +308,6 @@ def _cmd_fault(args):
         faults = _faults_from(args)
         if not faults:
             raise StateError("name at least one fault: --status, --token-status, --delay, --token-delay, --reject")
-        if "reject" in faults:
-            faults["reject"] = sorted(set(faults["reject"]) | set(state.read_faults().get("reject") or []))
         result = state.set_faults(**faults)
     elif args.fault_command == "clear":
         names = [name.replace("-", "_") for name in args.names]

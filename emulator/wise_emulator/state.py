@@ -284,7 +284,11 @@ class StateDir:
         return data if isinstance(data, dict) else {}
 
     def set_faults(self, replace=False, **changes):
-        """Merge ``changes`` (None removes a key) into faults.json; return the result."""
+        """Merge ``changes`` into faults.json and return the result.
+
+        A value of None removes that fault; ``reject`` adds to the names and
+        fingerprints already rejected (clear it to start over).
+        """
         for key in changes:
             if key not in FAULT_KEYS:
                 raise StateError("unknown fault %r (known: %s)" % (key, ", ".join(FAULT_KEYS)))
@@ -293,6 +297,8 @@ class StateDir:
             for key, value in changes.items():
                 if value is None or value == []:
                     faults.pop(key, None)
+                elif key == "reject":
+                    faults[key] = validate_fault(key, list(faults.get(key) or []) + list(validate_fault(key, value)))
                 else:
                     faults[key] = validate_fault(key, value)
             self._write_json(self.faults_path, faults)

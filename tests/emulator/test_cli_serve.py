@@ -16,24 +16,25 @@ import pytest
 from emulator_helpers import client_context, handshake
 
 from wise_emulator import Emulator, EmulatorError, process
+from wise_emulator.loopback import NotLoopbackError, loopback_address
 from wise_emulator.process import python_env as _python_env
 
 
 def _serve(state_dir, *args):
     ready = os.path.join(str(state_dir), "ready.json")
     argv = [sys.executable, "-m", "wise_emulator", "serve", "--state-dir", str(state_dir), "--ready-file", ready]
-    process = subprocess.Popen(argv + list(args), env=_python_env(), stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(argv + list(args), env=_python_env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
-    return process, ready
+    return proc, ready
 
 
-def _wait_ready(process, ready, timeout=20):
+def _wait_ready(proc, ready, timeout=20):
     deadline = time.monotonic() + timeout
     while not os.path.exists(ready):
-        if process.poll() is not None:
-            raise AssertionError("serve exited early: %s" % process.stderr.read())
+        if proc.poll() is not None:
+            raise AssertionError("serve exited early: %s" % proc.stderr.read())
         if time.monotonic() > deadline:
-            process.kill()
+            proc.kill()
             raise AssertionError("serve was not ready")
         time.sleep(0.02)
     with open(ready, encoding="utf-8") as handle:
@@ -42,19 +43,19 @@ def _wait_ready(process, ready, timeout=20):
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_serve_ends_cleanly_on_signal(state_emulator, signum):
-    process, ready = _serve(state_emulator.state_dir)
+    proc, ready = _serve(state_emulator.state_dir)
     try:
-        info = _wait_ready(process, ready)
-        assert info["pid"] == process.pid
+        info = _wait_ready(proc, ready)
+        assert info["pid"] == proc.pid
         assert set(info) >= {"base_url", "port", "ca_path", "pid"}
         handshake(info["base_url"], client_context(info["ca_path"]))  # listening, server trusted
-        process.send_signal(signum)
-        _out, err = process.communicate(timeout=10)
+        proc.send_signal(signum)
+        _out, err = proc.communicate(timeout=10)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 0
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
     assert "Traceback" not in err
     assert "stopped" in err
     assert not os.path.exists(ready)
@@ -62,11 +63,23 @@ def test_serve_ends_cleanly_on_signal(state_emulator, signum):
         socket.create_connection(("127.0.0.1", info["port"]), timeout=2).close()
 
 
-@pytest.mark.parametrize("bind", ["0.0.0.0", "10.1.2.3", "192.168.1.1", "::", "example.com"])
-def test_serve_refuses_non_loopback_bind(state_emulator, bind):
-    result = state_emulator.cli("serve", "--bind", bind, "--port", "0", timeout=20)
+@pytest.mark.parametrize("bind", ["0.0.0.0", "10.1.2.3", "172.16.0.1", "192.168.1.1", "8.8.8.8", "::", "::ffff:10.0.0.1",
+                                  "example.com", ""])
+def test_non_loopback_addresses_are_refused(bind):
+    with pytest.raises(NotLoopbackError):
+        loopback_address(bind)
+
+
+@pytest.mark.parametrize("bind, address", [("127.0.0.1", "127.0.0.1"), ("127.5.6.7", "127.5.6.7"), ("::1", "::1"),
+                                           ("[::1]", "::1"), ("localhost", "127.0.0.1")])
+def test_loopback_addresses_are_accepted(bind, address):
+    assert loopback_address(bind) == address
+
+
+def test_serve_refuses_non_loopback_bind(state_emulator):
+    result = state_emulator.cli("serve", "--bind", "0.0.0.0", "--port", "0", timeout=20)
     assert result.returncode == 1
-    assert "loopback" in result.stderr
+    assert "only listens on loopback" in result.stderr
 
 
 def test_serve_on_ipv6_loopback(state_emulator):
@@ -95,16 +108,16 @@ def test_serve_needs_an_initialised_state_dir(tmp_path):
 
 def test_serve_stops_when_the_watched_process_is_gone(state_emulator):
     watched = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
-    process, ready = _serve(state_emulator.state_dir, "--watch-pid", str(watched.pid))
+    proc, ready = _serve(state_emulator.state_dir, "--watch-pid", str(watched.pid))
     try:
-        _wait_ready(process, ready)
+        _wait_ready(proc, ready)
         watched.wait()
-        _out, err = process.communicate(timeout=10)
+        _out, err = proc.communicate(timeout=10)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 0
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
     assert "is gone: stopping" in err
 
 

@@ -10,11 +10,12 @@ import json
 import os
 import stat
 
+import pytest
 from cryptography import x509
 
 from wise_emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emulator, _files, pki
 from wise_emulator._compat import not_valid_after, not_valid_before, utcnow
-from wise_emulator.state import StateDir
+from wise_emulator.state import StateDir, StateError
 
 
 def _mode(path):
@@ -154,18 +155,22 @@ def test_faults_file_round_trip(state_emulator):
     assert state.read_faults() == {}
     assert state_emulator.set_faults(status=500, delay=1.5) == {"status": 500, "delay": 1.5}
     assert state_emulator.set_faults(reject=["b", "a"]) == {"status": 500, "delay": 1.5, "reject": ["a", "b"]}
-    assert state_emulator.clear_faults("delay") == {"status": 500, "reject": ["a", "b"]}
+    assert state_emulator.set_faults(reject="c")["reject"] == ["a", "b", "c"]  # adds
+    assert state_emulator.clear_faults("delay", "reject") == {"status": 500}
     assert state_emulator.clear_faults() == {}
-    result = state_emulator.cli("fault", "set", "--status", "403", "--reject", "x", "--reject", "y")
+    for bad in ({"status": 200}, {"token_status": 99}, {"delay": 61}, {"token_delay": -1}):
+        with pytest.raises(StateError):
+            state_emulator.set_faults(**bad)
+
+
+def test_fault_cli(state_emulator):
+    result = state_emulator.cli("fault", "set", "--status", "403", "--delay", "2", "--reject", "x", "--reject", "y")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"status": 403, "reject": ["x", "y"]}
-    result = state_emulator.cli("fault", "set", "--reject", "z")
-    assert json.loads(result.stdout)["reject"] == ["x", "y", "z"]
-    result = state_emulator.cli("fault", "clear", "reject")
+    assert json.loads(result.stdout) == {"status": 403, "delay": 2.0, "reject": ["x", "y"]}
+    result = state_emulator.cli("fault", "clear", "reject", "delay")
     assert json.loads(result.stdout) == {"status": 403}
-    assert json.loads(state_emulator.cli("fault", "show").stdout) == {"status": 403}
-    for bad in (["--status", "200"], ["--delay", "61"], ["--delay", "-1"]):
-        result = state_emulator.cli("fault", "set", *bad)
-        assert result.returncode != 0, bad
-    assert state_emulator.cli("fault", "clear", "bogus").returncode == 1
-    assert json.loads(state_emulator.cli("fault", "clear").stdout) == {}
+    assert state_emulator.faults() == {"status": 403}
+    result = state_emulator.cli("fault", "set", "--delay", "61")
+    assert result.returncode == 2 and "between 0 and 60" in result.stderr
+    result = state_emulator.cli("fault", "clear", "bogus")
+    assert result.returncode == 1 and "unknown fault" in result.stderr
