@@ -107,16 +107,18 @@ def test_serve_needs_an_initialised_state_dir(tmp_path):
 
 
 def test_serve_stops_when_the_watched_process_is_gone(state_emulator):
-    watched = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
+    watched = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     proc, ready = _serve(state_emulator.state_dir, "--watch-pid", str(watched.pid))
     try:
         _wait_ready(proc, ready)
+        watched.kill()
         watched.wait()
         _out, err = proc.communicate(timeout=10)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        for child in (watched, proc):
+            if child.poll() is None:
+                child.kill()
+                child.communicate()
     assert proc.returncode == 0
     assert "is gone: stopping" in err
 

@@ -199,12 +199,13 @@ def test_playground_with_unknown_token(emu, client):
 
 
 def test_playground_with_expired_token(wise_emulator_factory):
-    emu = wise_emulator_factory(token_ttl=1)
+    emu = wise_emulator_factory(token_ttl=3)
     client = emu.issue_client_certificate("short-token")
     body = get_token(emu, client).json()
-    assert body["expires_in"] == 1
+    issued = time.monotonic()
+    assert body["expires_in"] == 3
     assert playground(emu, client, body["access_token"]).status == 200
-    time.sleep(1.1)
+    time.sleep(max(0.0, issued + 3.2 - time.monotonic()))
     response = playground(emu, client, body["access_token"])
     assert response.status == 401
     assert response.json() == {"error": "invalid_token", "error_description": "Access token expired"}
@@ -255,11 +256,11 @@ def test_token_status_fault(emu, client):
 
 
 def test_delay_fault_makes_clients_time_out(emu, client, token):
-    emu.set_faults(delay=2)
+    emu.set_faults(delay=5)
     started = time.monotonic()
-    with pytest.raises((socket.timeout, TimeoutError, OSError)):
-        playground(emu, client, token, timeout=0.5)
-    assert time.monotonic() - started < 1.5
+    with pytest.raises((socket.timeout, TimeoutError)):
+        playground(emu, client, token, timeout=1)
+    assert time.monotonic() - started < 4
     emu.set_faults(delay=0.3)
     started = time.monotonic()
     assert playground(emu, client, token).status == 200
