@@ -133,6 +133,14 @@ def test_revoked_certificate_is_refused_in_tls(emu, tls):
     assert _wait_for_log(emu, "certificate revoked")
 
 
+@pytest.mark.parametrize("tls", ["1.2", "1.3"])
+def test_expired_client_certificate_is_refused_in_tls(emu, tls):
+    old = emu.issue_client_certificate("expired-" + tls, validity_seconds=60, backdate_seconds=3600)
+    with pytest.raises((ssl.SSLError, ConnectionError)) as refused:
+        request(emu.base_url, "GET", "/x", client_context(emu.ca_path, *old.cert, tls=tls))
+    assert "certificate expired" in _refused(refused.value)
+
+
 def test_reject_fault_refuses_a_certificate_by_name_or_fingerprint(emu):
     fresh = emu.issue_client_certificate("new-generation")
     context = client_context(emu.ca_path, *fresh.cert)
