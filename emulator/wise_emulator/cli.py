@@ -45,7 +45,7 @@ def _positive_int(text):
 
 
 def _add_fault_options(parser, for_serve=False):
-    prefix = "fault " if for_serve else ""
+    prefix = "fault: " if for_serve else ""
     parser.add_argument("--status", type=_status, metavar="CODE",
                         help="%sanswer the playground with this HTTP error status (e.g. 401, 403, 500)" % prefix)
     parser.add_argument("--token-status", type=_status, metavar="CODE",
