@@ -191,3 +191,14 @@ def test_cli_sign_reads_stdin_and_writes_stdout(state_emulator):
     result = state_emulator.cli("sign", "--csr", "-", "--name", "piped", "--out", "-", input=_csr_pem().decode())
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("-----BEGIN CERTIFICATE-----")
+
+
+@pytest.mark.parametrize("key_type, described", [("rsa2048", "RSA 2048"), ("ec256", "ECC secp256r1"),
+                                                 ("ec384", "ECC secp384r1")])
+def test_compliant_key_types_are_signed(state_emulator, key_type, described):
+    record = state_emulator.sign(_csr_pem(key_type), "ok-" + key_type)
+    assert record.public_key == described
+    cert = x509.load_pem_x509_certificate(record.pem.encode())
+    key_usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert key_usage.digital_signature
+    assert key_usage.key_encipherment == key_type.startswith("rsa")

@@ -412,3 +412,11 @@ def test_stopping_cuts_a_delayed_answer_short(wise_emulator_factory):
     assert time.monotonic() - started < 5
     worker.join(10)
     assert not worker.is_alive()
+
+
+def test_rsa_client_certificate_works(emu):
+    rsa_client = emu.issue_client_certificate("rsa-client", key_type="rsa2048")
+    token = get_token(emu, rsa_client).json()["access_token"]
+    for tls in ("1.2", "1.3"):
+        response = playground(emu, rsa_client, token, tls=tls)
+        assert response.status == 200 and response.json()["certificate_name"] == "rsa-client"
