@@ -67,6 +67,7 @@ def _add_serve_options(p):
                    help="server certificate to present (default %(default)s)")
     p.add_argument("--token-ttl", type=_positive_int, default=DEFAULT_TOKEN_TTL,
                    help="access token lifetime in seconds (default %(default)s)")
+    p.add_argument("--watch-pid", type=int, help="stop when this process is gone")
     p.add_argument("--clear-faults", action="store_true", help="start with no faults (empties faults.json)")
     _add_fault_options(p, for_serve=True)
 
@@ -77,6 +78,8 @@ def _serve_argv(args):
             "--server-cert", args.server_cert, "--token-ttl", str(args.token_ttl)]
     if args.clear_faults:
         argv.append("--clear-faults")
+    if args.watch_pid:
+        argv += ["--watch-pid", str(args.watch_pid)]
     for key, value in sorted(_faults_from(args).items()):
         for item in value if isinstance(value, list) else [value]:
             argv += ["--" + key.replace("_", "-"), str(item)]
@@ -132,7 +135,6 @@ def build_parser():
     p = sub.add_parser("serve", parents=[common], help="run the mTLS API server until SIGTERM/SIGINT")
     _add_serve_options(p)
     p.add_argument("--ready-file", help="write JSON (base_url, port, ca_path, pid) here once listening")
-    p.add_argument("--watch-pid", type=int, help="stop when this process is gone")
 
     p = sub.add_parser("start", parents=[common],
                        help="start 'serve' in the background, wait until it listens, print its ready JSON")

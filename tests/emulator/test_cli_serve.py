@@ -223,3 +223,20 @@ def test_cli_start_reports_a_server_that_cannot_start(state_emulator):
     result = state_emulator.cli("start", "--bind", "192.168.0.1", timeout=60)
     assert result.returncode == 1
     assert "loopback" in result.stderr
+
+
+def test_cli_start_passes_watch_pid_on(state_emulator):
+    watched = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        result = state_emulator.cli("start", "--watch-pid", watched.pid, timeout=60)
+        assert result.returncode == 0, result.stderr
+        pid = json.loads(result.stdout)["pid"]
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            assert str(watched.pid).encode() in handle.read().split(b"\0")
+    finally:
+        watched.kill()
+        watched.wait()
+    deadline = time.monotonic() + 10
+    while process.alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not process.alive(pid)
