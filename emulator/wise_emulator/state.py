@@ -143,7 +143,7 @@ class StateDir:
         # cryptography is imported only by the commands that need it, so the others start fast.
         created = []
         if not os.path.isdir(self.path):
-            os.makedirs(self.path, mode=0o700)
+            os.makedirs(self.path, mode=0o700, exist_ok=True)
             created.append("state directory")
         with self.locked():
             for folder, mode in ((self.private_dir, 0o700), (self.server_dir, 0o755)):
@@ -237,6 +237,8 @@ class StateDir:
             if default is not None:
                 return default
             raise
+        except ValueError as exc:
+            raise StateError("%s is not valid JSON (%s): fix or remove it" % (path, exc)) from None
 
     @staticmethod
     def _write_json(path, data, mode=0o644):

@@ -174,3 +174,11 @@ def test_fault_cli(state_emulator):
     assert result.returncode == 2 and "between 0 and 60" in result.stderr
     result = state_emulator.cli("fault", "clear", "bogus")
     assert result.returncode == 1 and "unknown fault" in result.stderr
+
+
+def test_a_broken_registry_is_reported_not_a_traceback(state_emulator):
+    with open(state_emulator.state.registry_path, "w", encoding="utf-8") as handle:
+        handle.write("{not json")
+    result = state_emulator.cli("list")
+    assert result.returncode == 1
+    assert "not valid JSON" in result.stderr and "Traceback" not in result.stderr
