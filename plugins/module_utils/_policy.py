@@ -184,7 +184,7 @@ def check_csr_pem(data, client_id=None):
         return [Finding("csr_not_pem", ERROR,
                         "No PEM block was found; a CSR starts with '-----BEGIN CERTIFICATE REQUEST-----'.")]
     if not requests:
-        labels = ", ".join(sorted(set(label for label, _ in scan.blocks)))
+        labels = ", ".join(sorted(set(label for label, _block in scan.blocks)))
         return [Finding("csr_wrong_pem_type", ERROR,
                         "The file holds {0} but no CERTIFICATE REQUEST; give Wise the CSR, not this.".format(labels))]
     if len(scan.blocks) > 1:

@@ -18,7 +18,7 @@ description:
     alone, so the CSR that was uploaded to Developer Hub stays the same.
   - Returns the CSR in PEM (public) and its subject, ready to paste into Developer Hub.
 author:
-  - wise.mtls contributors
+  - wise.mtls contributors (@wise-mtls)
 attributes:
   check_mode:
     support: full

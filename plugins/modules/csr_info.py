@@ -18,7 +18,7 @@ description:
     to do.
   - A non-compliant CSR is a normal result, not a module failure; use RV(compliant) in a condition or an assert.
 author:
-  - wise.mtls contributors
+  - wise.mtls contributors (@wise-mtls)
 attributes:
   platform:
     platforms: posix

@@ -18,7 +18,7 @@ description:
     silently - the module fails and says why, unless O(replace_mismatched=true), which keeps a backup of the old key.
   - Returns public information only (type, size, fingerprint, public key), never the private key.
 author:
-  - wise.mtls contributors
+  - wise.mtls contributors (@wise-mtls)
 attributes:
   check_mode:
     support: full

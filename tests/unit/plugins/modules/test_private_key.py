@@ -149,10 +149,10 @@ def nothing(_openssl, _folder):
 
 
 REFUSALS = {
-    "rsa-1024": (nothing, dict(type="rsa", size=1024), ["RSA 1024 bits is not accepted by Wise (too weak)",
-                                                       "use 2048, 3072 or 4096 bits", "Nothing was changed"]),
-    "rsa-8192": (nothing, dict(type="rsa", size=8192), ["RSA 8192 bits is not accepted by Wise (too large)",
-                                                       "use 2048, 3072 or 4096 bits"]),
+    "rsa-1024": (nothing, dict(type="rsa", size=1024),
+                 ["RSA 1024 bits is not accepted by Wise (too weak)", "use 2048, 3072 or 4096 bits", "Nothing was changed"]),
+    "rsa-8192": (nothing, dict(type="rsa", size=8192),
+                 ["RSA 8192 bits is not accepted by Wise (too large)", "use 2048, 3072 or 4096 bits"]),
     "ecc-521": (nothing, dict(type="ecc", size=521), ["ECC 521 bits is not accepted by Wise", "use P-256 (256) or P-384"]),
     "ed25519": (nothing, dict(type="ed25519"), ["type", "rsa, ecc", "ed25519"]),
     "mode-0644": (nothing, dict(type="ecc", mode="0644"), ["Mode 0644", "use 0600, or 0640 with a service group"]),
