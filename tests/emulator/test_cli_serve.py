@@ -24,7 +24,7 @@ def _serve(state_dir, *args):
     ready = os.path.join(str(state_dir), "ready.json")
     argv = [sys.executable, "-m", "wise_emulator", "serve", "--state-dir", str(state_dir), "--ready-file", ready]
     proc = subprocess.Popen(argv + list(args), env=_python_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True)
     return proc, ready
 
 
