@@ -342,7 +342,7 @@ class MtlsClient(object):
                 response.close()
         except (requests.RequestException, OSError, ValueError) as exc:
             handshakes = self.context.handshakes_since(mark)
-            category, detail, hint = classify_exception(exc, handshakes[-1] if handshakes else None, url)
+            category, detail, hint = classify_exception(exc, handshakes[-1] if handshakes else None, url, self.timeout)
             raise TransportError(category, self.scrub(detail), hint, handshakes[-1] if handshakes else None) from exc
         elapsed = time.monotonic() - started
         body = _decode_body(raw_body, response.headers.get("Content-Type", ""))
@@ -512,7 +512,7 @@ def _type_names(exc):
     return [klass.__name__ for klass in type(exc).__mro__]
 
 
-def classify_exception(exc, handshake=None, url=None):
+def classify_exception(exc, handshake=None, url=None, timeout=None):
     """(category, detail, hint) for an exception from requests; handshake: the last completed one, if any."""
     chain = exception_chain(exc)
     where = _where(url)
@@ -545,7 +545,10 @@ def classify_exception(exc, handshake=None, url=None):
                 where, meaning, str(item)), hint)
 
     if any(_is_timeout(item) for item in chain):
-        return (TIMEOUT, "{0} did not answer within the timeout ({1}).".format(where, _innermost_text(chain)),
+        within = "{0:g} s".format(timeout) if timeout else "the timeout"
+        stage = "after the TLS handshake" if handshake is not None else "while connecting"
+        detail = "{0} did not answer within {1}, {2} ({3}).".format(where, within, stage, _innermost_text(chain))
+        return (TIMEOUT, detail,
                 "Check that this host may reach the Wise mTLS host on port 443 (firewall, proxy, routing); "
                 "raise timeout if the network is slow.")
 

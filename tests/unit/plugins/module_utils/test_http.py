@@ -217,6 +217,18 @@ def test_presented_certificate_is_read_for_diagnostics(s_server, pki):
     assert presented["fingerprint_sha256"] == openssl_fingerprint(pki.other_host_pair[0])
 
 
+def test_separate_handshake_reads_the_same_facts(s_server, pki):
+    """The fallback when the live connection is out of reach: a second handshake with the same context."""
+    server = s_server("1.3")
+    context = http.build_context(ca_path=pki.server_ca["path"], client_cert_path=pki.client_pair[0],
+                                 client_key_path=pki.client_pair[1])
+    handshake = http.probe_handshake(context, server.base_url + "/", timeout=5)
+    assert handshake.source == "separate_handshake"
+    assert handshake.version == "TLSv1.3"
+    assert http.describe_certificate_der(handshake.peer_certificate_der)["fingerprint_sha256"] == \
+        openssl_fingerprint(pki.server_pair[0])
+
+
 # ---------------------------------------------------------------- TLS versions and plain servers
 
 def test_no_common_tls_version_is_a_negotiation_failure(s_server, pki):
@@ -265,6 +277,7 @@ def test_server_that_never_answers_is_a_timeout(pki):
     finally:
         silent.stop()
     assert failure.category == http.TIMEOUT
+    assert "within 1 s, while connecting" in failure.detail
     assert len(silent.accepted) == 1
 
 

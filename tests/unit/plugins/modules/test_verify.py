@@ -340,6 +340,15 @@ def test_server_that_never_answers_is_timeout(wise, run_module):
     assert_failure(result, "timeout", step="token")
 
 
+def test_slow_playground_is_timeout(wise, emulator, run_module):
+    """The emulator answers the token at once and the playground after 5 s; the module waits 1 s."""
+    emulator.set_faults(delay=5)
+    result = run_verify(run_module, args_for(wise, timeout=1))
+    assert_failure(result, "timeout", step="playground")
+    assert "after the TLS handshake" in result["failure"]["detail"]
+    assert result["tls_version"].startswith("TLSv")
+
+
 @pytest.mark.skipif(not peers.private_network_available(), reason="cannot make a network namespace here")
 def test_name_that_does_not_resolve_is_dns(wise, tmp_path):
     """The module runs as a script in an empty network namespace: the lookup fails and nothing leaves."""
