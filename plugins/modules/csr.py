@@ -158,8 +158,8 @@ def main():
 
 
 def ensure_csr(module, params):
-    fail_on_findings(module, policy.check_subject_request(params["organization"], params["country"],
-                                                         params["client_id"]))
+    fail_on_findings(module, policy.check_subject_request(
+        params["organization"], params["country"], params["client_id"]))
     wanted_attributes = safe_file.FileAttributes(params["mode"], params["owner"], params["group"])
     private_key = load_key_file(module, params["private_key_path"], params["private_key_passphrase"])
     fail_on_findings(module, policy.check_public_key(private_key.public_key()), path=params["private_key_path"])
