@@ -13,14 +13,24 @@ written, fsynced, then renamed over the destination (atomic on POSIX) and the fo
 fsynced. Readers therefore see the old file or the new one, never a mix, and a private key
 is never readable by anyone else, not even for an instant. A destination that is a
 symbolic link, or not a regular file, is refused rather than written through.
+
+Writers hold an advisory lock on the destination's folder (see locked()), so two runs at
+once cannot interleave, and temp files that a killed writer left behind are removed by the
+next write of the same file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
+import fnmatch
 import grp
+import hmac
 import os
 import pwd
+import re
+import signal
 import stat
 import tempfile
 import time
@@ -40,6 +50,7 @@ class FileState(object):
         self.mode = None
         self.uid = None
         self.gid = None
+        refuse_nul(path)
         try:
             info = os.stat(path) if follow else os.lstat(path)
         except OSError as exc:
@@ -129,7 +140,15 @@ def _octal(mode):
     return None if mode is None else "{0:04o}".format(mode)
 
 
+def refuse_nul(path):
+    """No file name holds a NUL byte; say so rather than fail deep in the OS layer."""
+    if "\0" in str(path):
+        raise SafeFileError("The path {0!r} contains a NUL byte, which no file name can hold; check the variable "
+                            "that builds it.".format(path))
+
+
 def check_parent(path):
+    refuse_nul(path)
     parent = os.path.dirname(os.path.abspath(path)) or "/"
     if not os.path.isdir(parent):
         raise SafeFileError("The folder {0} does not exist; create it first (the wise.mtls.client role does).".format(
@@ -140,6 +159,12 @@ def check_parent(path):
 def write_file(module, path, content, attributes):
     """Atomically put content at path with attributes; returns nothing, raises SafeFileError."""
     parent = check_parent(path)
+    with locked(path):
+        _remove_stale_temp_files(parent, os.path.basename(path))
+        _write_file_locked(module, path, parent, content, attributes)
+
+
+def _write_file_locked(module, path, parent, content, attributes):
     existing = FileState(path)  # refuses a symlink or a non-regular file at the destination
     uid, gid, mode = attributes.uid, attributes.gid, attributes.mode
     if existing.exists:  # unset attributes keep what the file had
@@ -152,6 +177,7 @@ def write_file(module, path, content, attributes):
                                                  suffix=".tmp")
     except OSError as exc:
         raise SafeFileError("Cannot create a file in {0}: {1}.".format(parent, exc.strerror))
+    _test_crash_point("after_temp_create", path)
     try:
         try:
             # mkstemp made it 0600; owner, group and mode are set before any content exists.
@@ -160,11 +186,17 @@ def write_file(module, path, content, attributes):
             os.fchmod(descriptor, 0o600 if mode is None else mode)
             if context is not None:
                 module.set_context_if_different(temp_path, context, False)
-            _write_all(descriptor, content)
+            _test_crash_point("after_chmod", path)
+            half = len(content) // 2
+            _write_all(descriptor, content[:half])
+            _test_crash_point("mid_write", path)
+            _write_all(descriptor, content[half:])
             os.fsync(descriptor)
+            _test_crash_point("after_fsync", path)
         finally:
             os.close(descriptor)
         os.rename(temp_path, path)
+        _test_crash_point("after_rename", path)
     except OSError as exc:
         _unlink_quietly(temp_path)
         raise SafeFileError("Cannot write {0}: {1}.".format(path, exc.strerror))
@@ -172,6 +204,7 @@ def write_file(module, path, content, attributes):
         _unlink_quietly(temp_path)
         raise
     _fsync_folder(parent)
+    _test_crash_point("after_folder_fsync", path)
 
 
 def apply_attributes(path, attributes):
@@ -241,6 +274,150 @@ def remove_file(path):
         return False
     _fsync_folder(os.path.dirname(os.path.abspath(path)))
     return True
+
+
+# ---------------------------------------------------------------- locking
+
+LOCK_TIMEOUT = 120  # seconds; a run holds the lock while it makes an RSA 4096 key, which can take a few
+_LOCK_UNSUPPORTED = (errno.EBADF, errno.EINVAL, errno.ENOLCK, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP))
+_held_locks = {}  # (st_dev, st_ino) of a folder this process has locked -> [descriptor, depth]
+
+
+@contextlib.contextmanager
+def locked(*paths):
+    """Hold an exclusive advisory lock (flock) on the folders holding paths; re-entrant in one process.
+
+    Every write_file() locks its destination's folder, and modules hold the lock from reading a file
+    to writing it, so two runs at once on one host cannot both create a key, or write a CSR for a key
+    that the other run is replacing. The folder itself is locked, so no lock file is ever left beside a
+    key, and a check-mode or failing run adds nothing to the folder. Folders are locked in one fixed
+    order (device, inode) so that two runs never wait for each other in a cycle. Where the file system
+    cannot lock a folder (some network file systems), writes stay atomic but are not serialised.
+    """
+    wanted = {}
+    for path in paths:
+        if not path:
+            continue
+        folder = os.path.dirname(os.path.abspath(path)) or "/"
+        try:
+            descriptor = os.open(folder, os.O_RDONLY)
+        except (OSError, ValueError):
+            continue  # a missing or unreadable folder is reported by the caller's own checks
+        info = os.fstat(descriptor)
+        key = (info.st_dev, info.st_ino)
+        if key in wanted or key in _held_locks:
+            os.close(descriptor)
+            wanted.setdefault(key, (None, folder))
+        else:
+            wanted[key] = (descriptor, folder)
+    entered = []
+    try:
+        for key in sorted(wanted):
+            descriptor, folder = wanted[key]
+            if key in _held_locks:
+                _held_locks[key][1] += 1
+            elif _flock(descriptor, folder):
+                _held_locks[key] = [descriptor, 1]
+            else:
+                os.close(descriptor)
+                continue
+            wanted[key] = (None, folder)
+            entered.append(key)
+        yield
+    finally:
+        for key in reversed(entered):
+            _held_locks[key][1] -= 1
+            if not _held_locks[key][1]:
+                os.close(_held_locks.pop(key)[0])  # closing the descriptor releases the lock
+        for descriptor, _folder in wanted.values():
+            if descriptor is not None:
+                os.close(descriptor)
+
+
+def _flock(descriptor, folder):
+    """Lock descriptor exclusively, waiting up to LOCK_TIMEOUT; False where locking is not supported."""
+    deadline = time.time() + LOCK_TIMEOUT
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as exc:
+            failure = exc
+        if failure.errno in _LOCK_UNSUPPORTED:
+            return False
+        if failure.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+            raise SafeFileError("Cannot lock the folder {0}: {1}.".format(folder, failure.strerror))
+        if time.time() > deadline:
+            raise SafeFileError("Another process has held the lock on the folder {0} for {1} seconds (another run "
+                                "writing there?); nothing was changed. Try again once it has finished.".format(
+                                    folder, LOCK_TIMEOUT))
+        time.sleep(0.05)
+
+
+def _stale_temp_name_re(name):
+    """Names of the temp files write_file() makes for name and for name's backups (see backup_file)."""
+    return re.compile(r"\A\." + re.escape(name) + r"(?:\.[0-9]+\.[0-9]{4}-[0-9]{2}-[0-9]{2}@[0-9]{2}:[0-9]{2}:[0-9]{2}~)?"
+                      r"\.[a-z0-9_]{8}\.tmp\Z")
+
+
+def _remove_stale_temp_files(parent, name):
+    """Remove temp files of name that a killed writer left (called under the folder's lock).
+
+    Every writer holds the folder's lock while its temp file exists, so one found while we hold it
+    belongs to a writer that died (killed, or the host lost power). It may hold a complete copy of a
+    private key that never went live: leaving it would keep key material nobody knows about.
+    """
+    pattern = _stale_temp_name_re(name)
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return
+    for entry in entries:
+        if pattern.match(entry.name) and entry.is_file(follow_symlinks=False):
+            _unlink_quietly(entry.path)
+
+
+# ---------------------------------------------------------------- test-only crash points
+
+# TEST-ONLY. tests/safety kills a module at each step of a write to prove that a crash never leaves a
+# half-written file in place. Inert unless three environment variables agree: the step
+# (WISE_MTLS_TEST_CRASH_AT=<step> or <step>@<file name pattern>), a random token of 32 characters or more
+# (WISE_MTLS_TEST_CRASH_TOKEN) and the absolute path of a file holding the same token
+# (WISE_MTLS_TEST_CRASH_TOKEN_FILE) that is a regular file owned by this user and readable by nobody else.
+# The point removes that file as it fires, so one arming fires once; a stray variable alone does nothing.
+TEST_CRASH_STEPS = ("after_temp_create", "after_chmod", "mid_write", "after_fsync", "after_rename",
+                    "after_folder_fsync")
+
+
+def _test_crash_point(step, path):
+    wanted = os.environ.get("WISE_MTLS_TEST_CRASH_AT")
+    if not wanted:
+        return
+    wanted_step, _at, name_pattern = wanted.partition("@")
+    if wanted_step != step or (name_pattern and not fnmatch.fnmatchcase(os.path.basename(path), name_pattern)):
+        return
+    token = os.environ.get("WISE_MTLS_TEST_CRASH_TOKEN", "")
+    token_file = os.environ.get("WISE_MTLS_TEST_CRASH_TOKEN_FILE", "")
+    if len(token) < 32 or not os.path.isabs(token_file):
+        return
+    try:
+        descriptor = os.open(token_file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            info = os.fstat(descriptor)
+            data = os.read(descriptor, 4096)
+        finally:
+            os.close(descriptor)
+    except OSError:
+        return
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        return
+    if not hmac.compare_digest(data.strip(), token.encode("utf-8")):
+        return
+    try:
+        os.unlink(token_file)  # claims this arming: only the process that removed the file fires
+    except OSError:
+        return
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _write_all(descriptor, content):

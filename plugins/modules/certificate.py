@@ -277,8 +277,11 @@ def main():
         supports_check_mode=True,
     )
     ensure_cryptography(module)
+    params = module.params
     try:
-        module.exit_json(**install_certificate(module, module.params))
+        # No key replaced, and no other run writing these files, between the checks and the writes.
+        with safe_file.locked(params["path"], params["private_key_path"], params["pkcs12_path"], params["combined_path"]):
+            module.exit_json(**install_certificate(module, params))
     except safe_file.SafeFileError as exc:
         module.fail_json(msg=to_native(exc), path=module.params["path"])
 

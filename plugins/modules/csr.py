@@ -152,7 +152,8 @@ def main():
     ensure_cryptography(module)
     params = module.params
     try:
-        module.exit_json(**ensure_csr(module, params))
+        with safe_file.locked(params["path"], params["private_key_path"]):  # no key replaced while its CSR is made
+            module.exit_json(**ensure_csr(module, params))
     except safe_file.SafeFileError as exc:
         module.fail_json(msg=to_native(exc), path=params["path"])
 

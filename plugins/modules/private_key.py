@@ -185,10 +185,11 @@ def main():
     try:
         wanted_attributes = safe_file.FileAttributes(module.params["mode"], module.params["owner"],
                                                      module.params["group"])
-        current = safe_file.FileState(path)
-        if module.params["state"] == "absent":
-            module.exit_json(**remove_key(module, current))
-        module.exit_json(**ensure_key(module, current, wanted_attributes))
+        with safe_file.locked(path):  # a second run at once waits, then finds this run's key instead of making one
+            current = safe_file.FileState(path)
+            if module.params["state"] == "absent":
+                module.exit_json(**remove_key(module, current))
+            module.exit_json(**ensure_key(module, current, wanted_attributes))
     except safe_file.SafeFileError as exc:
         module.fail_json(msg=to_native(exc), path=path)
 

@@ -1,0 +1,258 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) wise.mtls contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Secrets: no passphrase, password, token, client secret or private key ever leaks.
+
+Every module runs at -vvvv with --diff, with distinctive random secrets in play: a key
+passphrase, a PKCS#12 password, a Java trust store password, an API client secret, an access
+token (and the tokens verify fetches itself, recorded by the emulator), and the real private
+keys the modules made (searched as their secret PEM lines and as their raw secret numbers in
+hex, decimal and base64). Searched: standard output and error, every registered result, the
+diffs (in the output and the results), every file the modules wrote or backed up (except
+where a secret belongs: a key in its own key file, a key in its backup or the combined PEM),
+and everything left in Ansible's temp folders.
+
+Ansible's temp folders, by design: with ANSIBLE_KEEP_REMOTE_FILES=1 the AnsiballZ payload of
+each task is kept, and it holds the task's own arguments - secrets the caller passed in
+(passphrases, passwords, tokens), never key material. That is accepted when each such file
+sits in a folder that Ansible created for the owner alone (0700). Without keep-remote-files,
+nothing at all may remain there.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import stat
+
+import pytest
+import requests
+
+from ansible_collections.wise.mtls.tests.safety.safety_helpers import (
+    RecordingWise,
+    SecretScanner,
+    files_under,
+    random_secret,
+    read_bytes,
+    task,
+)
+
+VERBOSITY = 4
+
+
+@pytest.fixture(scope="module")
+def wise(tmp_path_factory):
+    emulator = RecordingWise(tmp_path_factory.mktemp("wise-emulator") / "state",
+                             "safety-client-" + random_secret("")[:12], random_secret("client-secret-"))
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def access_token(wise, tmp_path_factory):
+    """A real access token, fetched the way the playground's callers do (mTLS + client credentials)."""
+    client = wise.hub.issue_client_certificate("token-fetcher", client_id=wise.client_id,
+                                               out_dir=str(tmp_path_factory.mktemp("token-fetcher")))
+    answer = requests.post(wise.base_url + "/oauth/token", data={"grant_type": "client_credentials"},
+                           auth=(wise.client_id, wise.client_secret), cert=client.cert, verify=wise.ca_path, timeout=30)
+    answer.raise_for_status()
+    return answer.json()["access_token"]
+
+
+def make_keys_tasks(f, s):
+    return [
+        task("wise.mtls.private_key", dict(path=f("enc.key"), type="rsa", size=2048, passphrase=s["passphrase"]), "enc_key"),
+        task("wise.mtls.private_key", dict(path=f("enc.key"), type="rsa", size=2048, passphrase=s["passphrase"]), "enc_key_again"),
+        task("wise.mtls.private_key", dict(path=f("plain.key"), type="ecc"), "plain_key"),
+        task("wise.mtls.private_key", dict(path=f("old.key"), type="rsa", size=2048), "old_key"),
+        task("wise.mtls.csr", dict(path=f("plain.csr"), private_key_path=f("plain.key"), organization="Safety Ltd",
+                                   country="EU", client_id=s["client_id"]), "plain_csr"),
+        task("wise.mtls.csr", dict(path=f("enc.csr"), private_key_path=f("enc.key"), organization="Safety Ltd",
+                                   private_key_passphrase=s["passphrase"], client_id=s["client_id"]), "enc_csr"),
+        task("wise.mtls.csr_info", dict(path=f("plain.csr"), client_id=s["client_id"]), "plain_csr_info"),
+        task("wise.mtls.private_key", dict(path=f("enc.key"), type="rsa", size=2048, passphrase=s["wrong_passphrase"]),
+             "enc_key_wrong_passphrase", ignore_errors=True),
+    ]
+
+
+def install_tasks(f, s, wise):
+    verify_common = dict(base_url=wise.base_url, ca_path=wise.ca_path, timeout=30)
+    return [
+        task("wise.mtls.certificate", dict(path=f("plain.pem"), content=s["plain_certificate"], private_key_path=f("plain.key"),
+                                           client_id=s["client_id"], ca_path=wise.client_ca_path, pkcs12_path=f("plain.p12"),
+                                           pkcs12_password=s["p12_password"], combined_path=f("combined.pem")), "plain_certificate"),
+        task("wise.mtls.certificate", dict(path=f("plain.pem"), content=s["plain_certificate"], private_key_path=f("plain.key"),
+                                           client_id=s["client_id"], ca_path=wise.client_ca_path, pkcs12_path=f("plain.p12"),
+                                           pkcs12_password=s["p12_password"], combined_path=f("combined.pem")), "plain_certificate_again"),
+        task("wise.mtls.certificate", dict(path=f("enc.pem"), content=s["enc_certificate"], private_key_path=f("enc.key"),
+                                           private_key_passphrase=s["passphrase"], pkcs12_path=f("enc.p12"),
+                                           pkcs12_password=s["p12_password"], combined_path=f("enc-combined.pem"),
+                                           combined_mode="0640"), "enc_certificate"),
+        task("wise.mtls.certificate", dict(path=f("enc.pem"), content=s["enc_certificate"], private_key_path=f("enc.key"),
+                                           private_key_passphrase=s["wrong_passphrase"]), "enc_certificate_wrong_passphrase",
+             ignore_errors=True),
+        task("wise.mtls.ca_trust", dict(name="wise-sandbox", src=wise.ca_path, stores=["bundle", "java"], bundle_path=f("wise-ca.pem"),
+                                        java_truststore_path=f("truststore.p12"), java_truststore_password=s["truststore_password"],
+                                        java_truststore_backend="cryptography"), "ca_trust"),
+        task("wise.mtls.ca_trust", dict(name="wise-sandbox", src=wise.ca_path, stores=["bundle", "java"], bundle_path=f("wise-ca.pem"),
+                                        java_truststore_path=f("truststore.p12"), java_truststore_password=s["wrong_passphrase"],
+                                        java_truststore_backend="cryptography"), "ca_trust_wrong_password", ignore_errors=True),
+        task("wise.mtls.certificate_info", dict(path=f("enc.pem"), private_key_path=f("enc.key"),
+                                                private_key_passphrase=s["passphrase"], ca_path=wise.client_ca_path), "enc_info"),
+        task("wise.mtls.verify", dict(verify_common, client_cert_path=f("plain.pem"), client_key_path=f("plain.key"),
+                                      access_token=s["access_token"]), "verify_token"),
+        task("wise.mtls.verify", dict(verify_common, client_cert_path=f("enc.pem"), client_key_path=f("enc.key"),
+                                      client_key_passphrase=s["passphrase"], client_id=s["client_id"],
+                                      client_secret=s["client_secret"]), "verify_client_credentials"),
+        task("wise.mtls.verify", dict(verify_common, client_cert_path=f("plain.pem"), client_key_path=f("plain.key"),
+                                      client_id=s["client_id"], client_secret=s["wrong_client_secret"]), "verify_wrong_secret",
+             ignore_errors=True),
+        task("wise.mtls.private_key", dict(path=f("old.key"), type="ecc", replace_mismatched=True), "old_key_replaced"),
+        task("wise.mtls.private_key", dict(path=f("old.key"), type="ecc", state="absent", backup=True), "old_key_removed"),
+    ]
+
+
+def run_secrets_flow(ansible, folder, wise, access_token, keep_remote_files):
+    """Both playbooks at -vvvv --diff in folder; returns (runs, secrets, paths of the key files)."""
+    os.makedirs(folder)
+
+    def f(name):
+        return os.path.join(folder, name)
+
+    s = dict(passphrase=random_secret("passphrase-"), wrong_passphrase=random_secret("wrong-passphrase-"),
+             p12_password=random_secret("p12-password-"), truststore_password=random_secret("truststore-password-"),
+             client_id=wise.client_id, client_secret=wise.client_secret, wrong_client_secret=random_secret("wrong-secret-"),
+             access_token=access_token)
+    options = dict(verbosity=VERBOSITY, diff=True, keep_remote_files=keep_remote_files)
+    runs = [ansible.run(make_keys_tasks(f, s), name="secrets-keys", **options)]
+    assert runs[0].rc == 0, runs[0].describe()
+    for name in ("plain", "enc"):
+        pem = wise.sign(read_bytes(f(name + ".csr")), "{0}-{1}-{2}".format(name, os.path.basename(folder), random_secret("")[:8]))
+        s[name + "_certificate"] = pem.decode("ascii") if isinstance(pem, bytes) else pem
+    runs.append(ansible.run(install_tasks(f, s, wise), name="secrets-install", **options))
+    assert runs[1].rc == 0, runs[1].describe()
+    return runs, s
+
+
+def check_flow_results(runs):
+    """The flow did what it should (so the scan is of real work, not of early failures)."""
+    results = dict(runs[0].results, **runs[1].results)
+    for name in ("enc_key", "plain_key", "old_key", "plain_csr", "enc_csr", "plain_certificate", "enc_certificate", "ca_trust",
+                 "old_key_replaced", "old_key_removed"):
+        assert results[name]["changed"] and not results[name].get("failed"), (name, results[name])
+    for name in ("enc_key_again", "plain_certificate_again"):
+        assert not results[name]["changed"], (name, results[name])
+    for name in ("enc_key_wrong_passphrase", "enc_certificate_wrong_passphrase", "ca_trust_wrong_password", "verify_wrong_secret"):
+        assert results[name].get("failed"), (name, results[name])
+    assert results["verify_token"].get("status") == 200, results["verify_token"]
+    assert results["verify_client_credentials"].get("status") == 200, results["verify_client_credentials"]
+    assert results["verify_wrong_secret"]["failure"]["category"] == "unauthorized", results["verify_wrong_secret"]
+    assert results["old_key_replaced"].get("backup_file") and results["old_key_removed"].get("backup_file")
+    return results
+
+
+def build_scanner(folder, s, wise, results):
+    """The scanner with every secret of the flow; and {file: the secret kinds that belong in it}."""
+    scanner = SecretScanner()
+    for kind in ("passphrase", "wrong_passphrase", "p12_password", "truststore_password", "client_secret",
+                 "wrong_client_secret", "access_token"):
+        scanner.add_text(kind, s[kind])
+    scanner.add_basic_auth("client_secret", s["client_id"], s["client_secret"])
+    scanner.add_basic_auth("wrong_client_secret", s["client_id"], s["wrong_client_secret"])
+    fetched = [token for token in wise.issued_tokens if token != s["access_token"]]
+    for number, token in enumerate(fetched):
+        scanner.add_text("fetched access token {0}".format(number + 1), token)
+    plain = read_bytes(os.path.join(folder, "plain.key"))
+    encrypted = read_bytes(os.path.join(folder, "enc.key"))
+    scanner.add_private_key("plain key", plain)
+    scanner.add_private_key("encrypted key", encrypted, s["passphrase"])
+    # The encrypted file's own PEM lines are as secret as the key (offline guessing of the passphrase).
+    scanner.add_text_lines("encrypted key file", encrypted)
+    allowed = {
+        os.path.join(folder, "plain.key"): {"plain key"},
+        os.path.join(folder, "enc.key"): {"encrypted key file"},
+        os.path.join(folder, "combined.pem"): {"plain key"},
+        os.path.join(folder, "enc-combined.pem"): {"encrypted key file"},
+    }
+    for name, kind in (("old_key_replaced", "old RSA key"), ("old_key_removed", "its ECC replacement")):
+        backup = results[name]["backup_file"]
+        scanner.add_private_key(kind, read_bytes(backup))
+        allowed[backup] = {kind}
+    return scanner, allowed
+
+
+def other_readable(path, stop_at):
+    """True when a user other than the owner (and the group) could read path, judged from path up to stop_at."""
+    if stat.S_IMODE(os.lstat(path).st_mode) & 0o044 == 0:
+        return False
+    folder = os.path.dirname(path)
+    while folder.startswith(stop_at.rstrip(os.sep) + os.sep) or folder == stop_at:
+        if stat.S_IMODE(os.stat(folder).st_mode) & 0o011 == 0:
+            return False
+        if folder == stop_at:
+            break
+        folder = os.path.dirname(folder)
+    return True
+
+
+@pytest.mark.parametrize("keep_remote_files", [False, True], ids=["default", "keep_remote_files"])
+def test_no_secret_leaks(ansible, wise, access_token, tmp_path, tally, keep_remote_files):
+    folder = str(tmp_path / "keys")
+    runs, s = run_secrets_flow(ansible, folder, wise, access_token, keep_remote_files)
+    results = check_flow_results(runs)
+    scanner, allowed = build_scanner(folder, s, wise, results)
+
+    artifacts = []  # (name, bytes, secret kinds allowed)
+    for run in runs:
+        name = os.path.basename(os.path.dirname(run.playbook_path))
+        artifacts.append((name + " stdout", run.stdout.encode("utf-8"), set()))
+        artifacts.append((name + " stderr", run.stderr.encode("utf-8"), set()))
+        artifacts.append((name + " results", read_bytes(os.path.join(os.path.dirname(run.playbook_path), "results.json")), set()))
+    for path in sorted(files_under(folder)):
+        artifacts.append((path, read_bytes(path), allowed.get(path, set())))
+    temp_files = [(run, path) for run in runs for path in sorted(files_under(run.temp_root))]
+    for _run, path in temp_files:
+        artifacts.append((path, read_bytes(path), "temp"))
+
+    leaks, kept = [], collections.defaultdict(set)
+    for name, data, may_hold in artifacts:
+        hits = scanner.scan(data)
+        if may_hold == "temp" and hits:
+            kept[os.path.basename(name)].update(kind for kind, _form in hits)
+            continue
+        unexpected = [hit for hit in hits if hit[0] not in may_hold]
+        if unexpected:
+            leaks.append("{0}: {1}".format(name, unexpected))
+    total_bytes = sum(len(data) for _name, data, _may in artifacts)
+    tally.add("secret_scans", len(artifacts) * scanner.count, (len(artifacts) - len(leaks)) * scanner.count,
+              hits=len(leaks), artifacts=len(artifacts), bytes=total_bytes, secrets=scanner.count, private_keys=4)
+    assert not leaks, "secrets leaked:\n" + "\n".join(leaks)
+
+    # Every secret was really in play: the scanner finds each in the place it belongs.
+    assert scanner.scan(read_bytes(os.path.join(folder, "plain.key"))), "the scanner does not recognise the plain key"
+    assert scanner.scan(read_bytes(os.path.join(folder, "combined.pem")))
+    assert len(wise.issued_tokens) >= 2  # the access_token fixture's and the one verify fetched
+
+    if not keep_remote_files:
+        assert not temp_files, "Ansible left files in its temp folders: {0}".format([path for _run, path in temp_files])
+        return
+    # keep-remote-files: secrets only in the AnsiballZ payloads (the caller's own arguments), only
+    # secrets that were arguments, and each in a folder that only its owner can enter.
+    key_kinds = {"plain key", "encrypted key", "encrypted key file", "old RSA key", "its ECC replacement"}
+    problems = []
+    for run, path in temp_files:
+        hits = {kind for kind, _form in scanner.scan(read_bytes(path))}
+        if not hits:
+            continue
+        if not os.path.basename(path).startswith("AnsiballZ_"):
+            problems.append("{0} is not a module payload but holds {1}".format(path, sorted(hits)))
+        if hits & key_kinds or any(kind.startswith("fetched access token") for kind in hits):
+            problems.append("{0} holds key material or a fetched token: {1}".format(path, sorted(hits)))
+        if other_readable(path, run.temp_root):
+            problems.append("{0} is readable by others: {1}".format(path, sorted(hits)))
+    summary = "; ".join("{0}: {1}".format(name, ", ".join(sorted(kinds))) for name, kinds in sorted(kept.items()))
+    tally.note("with ANSIBLE_KEEP_REMOTE_FILES=1 the kept AnsiballZ payloads hold the task's own secret arguments, as "
+               "Ansible designs them (in 0700 folders): " + summary)
+    assert not problems, "\n".join(problems)
