@@ -416,4 +416,3 @@ def to_bytes(value):
     if isinstance(value, bytes):
         return value
     return value.encode("utf-8")
-

@@ -323,8 +323,8 @@ def check_validity(certificate, role="certificate", now=None):
     now = now or crypto.utcnow()
     not_before = crypto.certificate_not_before(certificate)
     not_after = crypto.certificate_not_after(certificate)
-    window = "valid from {0} to {1}; it is now {2}".format(crypto.iso8601(not_before), crypto.iso8601(not_after),
-                                                         crypto.iso8601(now))
+    window = "valid from {0} to {1}; it is now {2}".format(
+        crypto.iso8601(not_before), crypto.iso8601(not_after), crypto.iso8601(now))
     label = _ROLE_LABELS[role]
     if now < not_before:
         return [Finding(role + "_not_yet_valid", ERROR,

@@ -520,8 +520,8 @@ def plan_java(module, store, name, certificate, attributes):
     for entry in entries:
         if entry.alias == alias and entry.entry_type != "trustedCertEntry":
             raise TrustStoreError("The alias {0!r} in the Java trust store {1} is a {2}, not a trusted certificate; "
-                                  "choose another name. Nothing was changed.".format(alias, store.path,
-                                                                                      entry.entry_type))
+                                  "choose another name. Nothing was changed.".format(
+                                      alias, store.path, entry.entry_type))
     if store.backend == "cryptography" and any(entry.entry_type == "PrivateKeyEntry" for entry in entries):
         raise TrustStoreError("The Java trust store {0} holds a private key entry; keep trusted CA certificates in a "
                               "trust store of their own (another java_truststore_path), or let keytool manage it "

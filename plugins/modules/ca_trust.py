@@ -33,7 +33,7 @@ description:
     certificate, an expired CA, DER or several certificates are refused with a message naming the problem, and
     nothing is changed.
 author:
-  - wise.mtls contributors
+  - wise.mtls contributors (@wise-mtls)
 attributes:
   check_mode:
     support: full
@@ -285,11 +285,22 @@ def ensure_trust(module, params):
                       fingerprint=crypto.certificate_fingerprint(certificate),
                       not_after=crypto.iso8601(crypto.certificate_not_after(certificate)))
     attributes = safe_file.FileAttributes(params["mode"], params["owner"], params["group"])
+    system = None
+    if "system" in stores:
+        system = trust_stores.system_store(trust_stores.read_os_release(), params["system_anchor_dir"],
+                                           params["system_refresh_command"])
+    # No other run changes these stores between reading them and writing them.
+    with safe_file.locked(params["bundle_path"] if "bundle" in stores else None,
+                          params["java_truststore_path"] if "java" in stores else None,
+                          system.anchor_path(name) if system else None):
+        return plan_and_apply(module, params, stores, system, certificate, attributes, result)
 
-    # Plan every store (reading only) before changing any of them.
+
+def plan_and_apply(module, params, stores, system, certificate, attributes, result):
+    """Plan every store (reading only), then change them, refreshing the OS store when its anchor changed."""
+    name = params["name"]
     plans = []
     refresh_command = None
-    system = None
     for store in stores:
         if store == "bundle":
             plans.append(trust_stores.plan_bundle(module, params["bundle_path"], name, certificate, attributes))
@@ -300,8 +311,6 @@ def ensure_trust(module, params):
                                                      params["java_truststore_password"], backend, keytool)
             plans.append(trust_stores.plan_java(module, java_store, name, certificate, attributes))
         else:
-            system = trust_stores.system_store(trust_stores.read_os_release(), params["system_anchor_dir"],
-                                               params["system_refresh_command"])
             plan = trust_stores.plan_system(module, system, name, certificate)
             if plan.changed:
                 refresh_command = trust_stores.resolve_refresh_command(module, system)

@@ -24,7 +24,7 @@ description:
   - PKCS#12 files differ on every write (random salts), so an existing one is opened with O(pkcs12_password) and its
     key, certificate, CA and friendly name are compared; it is written again only when they differ.
 author:
-  - wise.mtls contributors
+  - wise.mtls contributors (@wise-mtls)
 attributes:
   check_mode:
     support: full

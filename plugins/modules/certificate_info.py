@@ -22,7 +22,7 @@ description:
     certificate is something to report). It fails only when the certificate file is missing or holds no readable
     certificate.
 author:
-  - wise.mtls contributors
+  - wise.mtls contributors (@wise-mtls)
 attributes:
   platform:
     platforms: posix

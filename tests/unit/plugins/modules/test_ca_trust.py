@@ -142,8 +142,8 @@ def test_bundle_owner_group_mode(run_module, env):
     four_runs(run_module, env.args(owner="nobody", group="nogroup", mode="0640"))
     info = os.stat(env.bundle)
     assert stat.S_IMODE(info.st_mode) == 0o640
-    assert (info.st_uid, info.st_gid) == (int(run("id", "-u", "nobody").stdout), int(run("getent", "group", "nogroup")
-                                                                                          .stdout.split(b":")[2]))
+    assert info.st_uid == int(run("id", "-u", "nobody").stdout)
+    assert info.st_gid == int(run("getent", "group", "nogroup").stdout.split(b":")[2])
 
 
 # ---------------------------------------------------------------- refusals

@@ -73,7 +73,8 @@ def test_healthy_certificate_report(run_module, unchanged, host, kind):
     assert result["common_name"] == "client-id-1234"
     assert result["subject"] == {"C": "EU", "O": "Example Payments Ltd", "CN": "client-id-1234"}
     assert result["issuer"] == "/C=EU/O=Wise Test/CN=Test Wise CA"
-    assert type(result["days_remaining"]) is int and 363 <= result["days_remaining"] <= 365
+    assert isinstance(result["days_remaining"], int) and not isinstance(result["days_remaining"], bool)
+    assert 363 <= result["days_remaining"] <= 365
     assert result["expired"] is False and result["not_yet_valid"] is False and result["needs_renewal"] is False
     assert result["renew_before_days"] == 30
     for field in ("not_before", "not_after"):
