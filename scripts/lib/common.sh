@@ -14,6 +14,7 @@
 #                      $WISE_MTLS_TMP/collections/ansible_collections/wise/mtls and print the
 #                      collections folder that contains it (ready for ANSIBLE_COLLECTIONS_PATH)
 #   find_python X.Y    print the path of a Python X.Y interpreter
+#   apt_ensure CMD=PKG ...  install Debian packages whose commands are missing
 
 WISE_MTLS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 WISE_MTLS_TMP=${WISE_MTLS_TMP:-$WISE_MTLS_ROOT/.tmp}
@@ -25,6 +26,26 @@ warn() { printf 'WARNING: %s\n' "$*" >&2; }
 die() {
     printf 'ERROR: %s\n' "$*" >&2
     exit 1
+}
+
+as_root() {
+    if ((EUID == 0)); then "$@"; else sudo "$@"; fi
+}
+
+# Install Debian packages unless the commands they provide are there already.
+#   apt_ensure COMMAND=PACKAGE ...
+apt_ensure() {
+    local pair
+    local -a missing=()
+    for pair; do
+        command -v "${pair%%=*}" >/dev/null 2>&1 || missing+=("${pair#*=}")
+    done
+    ((${#missing[@]})) || return 0
+    command -v apt-get >/dev/null 2>&1 || die "${missing[*]} missing, and no apt-get to install them"
+    log "installing ${missing[*]} with apt"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" >&2
 }
 
 # Print the path of a Python interpreter for version X.Y: the newest pyenv build of that
@@ -98,7 +119,7 @@ collection_copy() {
     rm -rf "$dest"
     mkdir -p "$dest"
     (
-        cd "$WISE_MTLS_ROOT"
+        cd "$WISE_MTLS_ROOT" || exit
         if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
             git ls-files -z --cached --others --exclude-standard |
                 while IFS= read -r -d '' file; do
