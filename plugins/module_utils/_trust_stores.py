@@ -285,6 +285,12 @@ def parse_bundle(data):
     return entries, data[position:]
 
 
+def bundle_is_damaged(data):
+    """True when BEGIN or END lines remain outside the complete PEM blocks (found by fuzzing the bundle)."""
+    outside = crypto.PemScan(data).outside_text
+    return b"-----BEGIN " in outside or b"-----END " in outside
+
+
 def bundle_entry_text(name, certificate):
     facts = certificate_facts(certificate)
     header = ('# Label: "{0}"\n# Subject: {1}\n# Issuer: {2}\n# Not After: {3}\n# SHA256 Fingerprint: {4}\n'.format(
@@ -343,6 +349,11 @@ def plan_bundle(module, path, name, certificate, attributes):
     if current is not None and crypto.looks_binary(current):
         raise TrustStoreError("{0} is not a PEM bundle (it holds binary data); choose another bundle_path. Nothing "
                               "was changed.".format(path))
+    if current is not None and bundle_is_damaged(current):
+        raise TrustStoreError("{0} holds a PEM BEGIN or END line without its partner (a certificate cut short?); "
+                              "writing to it would bury the Wise CA inside the damaged block, where no client finds it. "
+                              "Repair or remove the damaged entry, or choose another bundle_path. Nothing was "
+                              "changed.".format(path))
     existing = bundle_entry(current, name)
     before = _file_facts(dict(certificate_facts(existing), entry=name) if existing else None, state)
     if certificate is None:

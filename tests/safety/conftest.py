@@ -18,8 +18,9 @@ import os
 import tempfile
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.wise.mtls.tests.safety.safety_helpers import Ansible, Pki
+from ansible_collections.wise.mtls.tests.safety.safety_helpers import Ansible, Pki, write_file
 
 TALLY_VARIABLE = "WISE_MTLS_SAFETY_TALLY_DIR"
 
@@ -98,9 +99,10 @@ def format_figures(figures, notes):
         "concurrency runs   {0}/{1} consistent ({2} rounds of 2 ansible-playbook runs at once on the same paths)".format(
             f["concurrency_runs"]["ok"], f["concurrency_runs"]["total"], d["concurrency_runs"]["rounds"]),
         "permission checks  {0}/{1} passed ({2} modes observed under umask 000 during {3} watched module runs, "
-        "{4} file modes checked)".format(
+        "{4} final file modes, {5} temp files stat'ed at the instant of a crash)".format(
             f["permission_checks"]["ok"], f["permission_checks"]["total"], d["permission_checks"]["observed_modes"],
-            d["permission_checks"]["watched_runs"], d["permission_checks"]["files"]),
+            d["permission_checks"]["watched_runs"], d["permission_checks"]["files"],
+            d["permission_checks"]["temp_files_at_crash"]),
         "fuzz examples      {0} with {1} tracebacks ({2} parsing entry points)".format(
             f["fuzz_examples"]["total"], f["fuzz_examples"]["total"] - f["fuzz_examples"]["ok"],
             d["fuzz_examples"]["entry_points"]),
@@ -128,3 +130,12 @@ def ansible(tmp_path_factory):
 @pytest.fixture(scope="session")
 def pki():
     return Pki()
+
+
+@pytest.fixture(scope="module")
+def signing_ca(pki, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("signing-ca")
+    key = write_file(str(folder / "ca.key"), pki.key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), 0o600)
+    certificate = write_file(str(folder / "ca.pem"), pki.pem)
+    return key, certificate

@@ -85,6 +85,7 @@ def material(tmp_path_factory, pki):
         "huge.pem": (b"-----BEGIN CERTIFICATE-----\n" + b"QUFB\n" * (HUGE // 5), 0o644),
         "existing.csr": (b"-----BEGIN CERTIFICATE REQUEST-----\nnot really\n-----END CERTIFICATE REQUEST-----\n", 0o644),
         "bundle.pem": (pki.pem, 0o644),
+        "damaged-bundle.pem": (pki.pem + b"-----BEGIN CERTIFICATE-----\nMIIBcut short\n", 0o644),
     }
     for name, (data, mode) in files.items():
         paths[name] = write_file(str(work / name), data, mode)
@@ -116,6 +117,8 @@ def key_cases(m):
         Case("RSA 8192 asked for", "wise.mtls.private_key", dict(path=new, type="rsa", size=8192), r"RSA 8192 bits is not accepted"),
         Case("ECC P-521 asked for", "wise.mtls.private_key", dict(path=new, type="ecc", size=521), r"ECC 521 bits is not accepted"),
         Case("key type ed25519", "wise.mtls.private_key", dict(path=new, type="ed25519"), r"value of type must be one of: rsa, ecc"),
+        Case("replace_mismatched is not a boolean", "wise.mtls.private_key", dict(path=new, type="ecc", replace_mismatched="perhaps"),
+             r"replace_mismatched.*bool"),
         Case("size is not a number", "wise.mtls.private_key", dict(path=new, size="big"), r"size.*(int|could not convert)"),
         Case("mode 0644 for a key", "wise.mtls.private_key", dict(path=new, type="ecc", mode="0644"), r"Mode 0644 grants more than a private key may have"),
         Case("symbolic mode", "wise.mtls.private_key", dict(path=new, type="ecc", mode="u=rw"), r"'u=rw' is not an octal mode"),
@@ -253,6 +256,8 @@ def ca_trust_cases(m):
         Case("bundle path is a folder", "wise.mtls.ca_trust", args(bundle_path=m["adir"]), r"not a regular file"),
         Case("bundle path is a symlink", "wise.mtls.ca_trust", args(bundle_path=m["link"]), r"symbolic link"),
         Case("bundle is binary", "wise.mtls.ca_trust", args(bundle_path=m["der.pem"]), r"not a PEM bundle"),
+        Case("bundle ends in a cut-off certificate", "wise.mtls.ca_trust", args(bundle_path=m["damaged-bundle.pem"]),
+             r"BEGIN or END line without its partner"),
         Case("present without content", "wise.mtls.ca_trust", dict(name="wise-sandbox", bundle_path=bundle),
              r"state is present but any of the following are missing: content, src"),
         Case("CA is two certificates", "wise.mtls.ca_trust", args(content=ca + read_bytes(m["other-ca.pem"]).decode()), r"holds 2 certificates"),

@@ -22,40 +22,11 @@ from __future__ import annotations
 import os
 import sys
 
-import pytest
-from cryptography.hazmat.primitives import serialization
-
 from ansible_collections.wise.mtls.plugins.module_utils import _crypto as crypto
-from ansible_collections.wise.mtls.tests.safety.safety_helpers import load_key, public_der, read_bytes, task, write_file
+from ansible_collections.wise.mtls.tests.safety.safety_helpers import SIGNER, load_key, public_der, read_bytes, task
 
 P12_PASSWORD = "concurrency-p12-password"
 ROUNDS = [("rsa", 4096), ("ecc", 256), ("rsa", 2048), ("ecc", 384)]
-
-# Signs the CSR it is given with the test CA (what Developer Hub does), as a task of the playbook.
-SIGNER = """
-import datetime, sys
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-ca_key = serialization.load_pem_private_key(open(sys.argv[1], "rb").read(), None)
-ca = x509.load_pem_x509_certificate(open(sys.argv[2], "rb").read())
-csr = x509.load_pem_x509_csr(open(sys.argv[3], "rb").read())
-now = datetime.datetime.now(datetime.timezone.utc)
-certificate = (x509.CertificateBuilder().subject_name(csr.subject).issuer_name(ca.subject)
-               .public_key(csr.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=365))
-               .sign(ca_key, hashes.SHA256()))
-open(sys.argv[4], "wb").write(certificate.public_bytes(serialization.Encoding.PEM))
-"""
-
-
-@pytest.fixture(scope="module")
-def signing_ca(pki, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("signing-ca")
-    key = write_file(str(folder / "ca.key"), pki.key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), 0o600)
-    certificate = write_file(str(folder / "ca.pem"), pki.pem)
-    return key, certificate
-
 
 def lifecycle_tasks(folder, key_type, size, run, signing_ca):
     def f(name):

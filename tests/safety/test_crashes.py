@@ -51,6 +51,7 @@ TEMP_RE = re.compile(r"\A\..+\.[a-z0-9_]{8}\.tmp\Z")
 P12_PASSWORD = "crash-test-p12-password"
 TRUSTSTORE_PASSWORD = "crash-test-truststore-password"
 OLD, NEW = "old", "new"
+KEY_MATERIAL = ("client.key", "client.key.*~", "client.p12", "combined.pem")  # targets whose temp files hold a key
 
 
 class CrashCase(object):
@@ -269,10 +270,10 @@ def test_a_crash_at_any_write_step_leaves_old_or_new_files_never_half_written(an
                 tasks.append(task(case.module, case.args(folder), register="crash_{0:02d}".format(len(tasks)),
                                   name="{0}: killed {1} of {2}".format(case.name, step, target), ignore_errors=True,
                                   environment=environment))
-    crashed = ansible.run(tasks, name="crash")
+    crashed = ansible.run(tasks, name="crash", umask=0)  # the temp files' modes must not depend on the umask
     assert crashed.rc == 0, crashed.describe()
 
-    problems, failed_points, half_written, files_checked, stray = [], set(), 0, 0, {}
+    problems, failed_points, half_written, files_checked, stray, mode_checks = [], set(), 0, 0, {}, 0
 
     def problem(index, text):
         problems.append(text)
@@ -294,8 +295,11 @@ def test_a_crash_at_any_write_step_leaves_old_or_new_files_never_half_written(an
         stray[index] = stray_temp_files(folder)
         for name in stray[index]:
             temp_mode = file_mode(os.path.join(folder, name))
-            if "key" in target and temp_mode & 0o077:
-                problem(index, "{0}: the stray temp file {1} of a key is mode {2:04o}".format(where, name, temp_mode))
+            mode_checks += 1
+            if step == "after_temp_create" and temp_mode != 0o600:
+                problem(index, "{0}: the new temp file {1} is mode {2:04o}, not 0600".format(where, name, temp_mode))
+            if any(fnmatch.fnmatchcase(target, pattern) for pattern in KEY_MATERIAL) and temp_mode & 0o077:
+                problem(index, "{0}: the temp file {1} holds key material and is mode {2:04o}".format(where, name, temp_mode))
 
     # The same tasks again, unarmed: each finishes the job and removes the temp files the kill left.
     recovery_tasks = [dict(entry, register="recover_{0:02d}".format(number), ignore_errors=False)
@@ -326,6 +330,8 @@ def test_a_crash_at_any_write_step_leaves_old_or_new_files_never_half_written(an
     ok = len(points) - len(failed_points)
     tally.add("crash_points", len(points), ok, half_written=half_written, files_checked=files_checked,
               stray_temp_files=left_by_kill, stray_temp_files_removed=removed, recovered=recovered_runs)
+    mode_problems = len([text for text in problems if "is mode" in text])
+    tally.add("permission_checks", mode_checks, mode_checks - mode_problems, temp_files_at_crash=mode_checks)
     assert len(points) >= 50
     assert not problems, "\n".join(problems)
     assert left_by_kill > 0  # the kills before the rename really left temp files, and the next run removed them
