@@ -95,6 +95,8 @@ options:
   pkcs12_friendly_name:
     description:
       - Friendly name of the key entry in the PKCS#12 keystore (the alias Java shows).
+      - cryptography older than 36 cannot read friendly names back, so there a change of this option alone does not
+        rewrite an existing keystore.
     type: str
     default: wise-mtls
   pkcs12_encryption:
