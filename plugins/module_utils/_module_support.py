@@ -33,8 +33,17 @@ def _lines(facts):
     return "".join("{0}: {1}\n".format(key, facts[key]) for key in sorted(facts))
 
 
-def load_key_file(module, path, passphrase):
-    """The private key at path, or a clear failure (missing, unreadable, wrong passphrase)."""
+# What to do about a key that does not load, by KeyLoadError reason ({0}: the passphrase option).
+KEY_LOAD_REMEDIES = {
+    "passphrase_required": "Give its passphrase in {0}.",
+    "passphrase_wrong": "Check {0}: it must be the passphrase the key was encrypted with.",
+    "not_encrypted": "Leave {0} out for this key.",
+    "corrupt": "Point the path at the PEM private key, or make a new key with wise.mtls.private_key.",
+}
+
+
+def load_key_file(module, path, passphrase, passphrase_option="private_key_passphrase"):
+    """The private key at path, or a clear failure (missing, unreadable, wrong passphrase) that says what to do."""
     state = safe_file.FileState(path, follow=True)
     if not state.exists:
         module.fail_json(msg="The private key {0} does not exist; create it first (wise.mtls.private_key). "
@@ -42,8 +51,10 @@ def load_key_file(module, path, passphrase):
     try:
         return crypto.load_private_key(state.read(), passphrase)
     except crypto.KeyLoadError as exc:
-        module.fail_json(msg="The private key {0} cannot be used: {1}. Nothing was changed.".format(path, exc),
-                         path=path, reason=exc.reason)
+        message = "The private key {0} cannot be used: {1}.".format(path, str(exc).rstrip("."))
+        if exc.reason in KEY_LOAD_REMEDIES:
+            message += " " + KEY_LOAD_REMEDIES[exc.reason].format(passphrase_option)
+        module.fail_json(msg=message + " Nothing was changed.", path=path, reason=exc.reason)
 
 
 def read_content_or_file(module, content, path, what, option):

@@ -150,7 +150,8 @@ def main():
         try:
             state = safe_file.FileState(params["path"], follow=True)
             if not state.exists:
-                module.fail_json(msg="The CSR {0} does not exist.".format(params["path"]))
+                module.fail_json(msg="The CSR {0} does not exist on the host; check path, or give the CSR text in "
+                                     "content instead.".format(params["path"]))
             data = state.read()
         except safe_file.SafeFileError as exc:
             module.fail_json(msg=to_native(exc))

@@ -60,7 +60,15 @@ def test_load_key_file(openssl, tmp_path):
     with pytest.raises(Failed) as failure:
         support.load_key_file(RecordingModule(), encrypted, "wrong")
     assert failure.value.args[0]["reason"] == "passphrase_wrong"
-    assert "Nothing was changed" in failure.value.args[0]["msg"]
+    assert failure.value.args[0]["msg"] == (
+        "The private key {0} cannot be used: the passphrase does not decrypt the private key (or the key is corrupt). "
+        "Check private_key_passphrase: it must be the passphrase the key was encrypted with. Nothing was changed."
+    ).format(encrypted)
+    with pytest.raises(Failed) as failure:
+        support.load_key_file(RecordingModule(), encrypted, None, passphrase_option="client_key_passphrase")
+    assert "Give its passphrase in client_key_passphrase. Nothing was changed." in failure.value.args[0]["msg"]
     with pytest.raises(Failed) as failure:
         support.load_key_file(RecordingModule(), write_bytes(tmp_path / "c", b"garbage", 0o600), None)
     assert failure.value.args[0]["reason"] == "corrupt"
+    assert ".." not in failure.value.args[0]["msg"]
+    assert "make a new key with wise.mtls.private_key. Nothing was changed." in failure.value.args[0]["msg"]

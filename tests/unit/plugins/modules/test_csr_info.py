@@ -155,7 +155,7 @@ def test_csr_behind_a_symlink_is_read(run_module, openssl, tmp_path):
 
 
 @pytest.mark.parametrize("case, words", [
-    ("missing", "The CSR {path} does not exist"),
+    ("missing", "The CSR {path} does not exist on the host; check path, or give the CSR text in content"),
     ("directory", "{path} exists but is not a regular file"),
 ])
 def test_unreadable_sources_fail_clearly(run_module, tmp_path, case, words):
