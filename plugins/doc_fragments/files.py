@@ -25,6 +25,9 @@ notes:
   - Files are written atomically - a temporary file in the same folder is created with mode C(0600), given its final
     owner, group, mode and SELinux context before any content is written, synced to disk, then renamed over the
     destination. Readers see the old file or the new one, never a mix.
-  - A destination that is a symbolic link or not a regular file is refused rather than written through.
+  - A destination that is a symbolic link or not a regular file is refused rather than written through. The one
+    exception is the rotation layout of M(wise.mtls.generation) - C(<folder>/client.key) linking to C(live/client.key)
+    and C(<folder>/live) to C(generations/<id>), all inside the folder - whose links lead to the live generation's file,
+    which is read and written instead.
   - The parent folder must exist; the module does not create folders.
 """

@@ -14,6 +14,11 @@ fsynced. Readers therefore see the old file or the new one, never a mix, and a p
 is never readable by anyone else, not even for an instant. A destination that is a
 symbolic link, or not a regular file, is refused rather than written through.
 
+One kind of link is expected and followed: the rotation layout (see generation_link_target()),
+where <folder>/client.key is a link to live/client.key and <folder>/live a link to
+generations/<id>, all inside <folder>. Reads and writes then go to the file of the live
+generation, so the modules keep working on a host whose key has been rotated.
+
 Writers hold an advisory lock on the destination's folder (see locked()), so two runs at
 once cannot interleave, and temp files that a killed writer left behind are removed by the
 next write of the same file.
@@ -45,6 +50,7 @@ class FileState(object):
 
     def __init__(self, path, follow=False):
         self.path = path
+        self.real_path = path  # differs for a link of the rotation layout (generation_link_target)
         self.exists = False
         self.content = None
         self.mode = None
@@ -57,10 +63,18 @@ class FileState(object):
             if exc.errno == errno.ENOENT:
                 return
             raise SafeFileError("Cannot inspect {0}: {1}.".format(path, exc.strerror))
-        if stat.S_ISLNK(info.st_mode):
-            raise SafeFileError(
-                "{0} is a symbolic link (to {1}); refusing to read or write through it. Point the path at the real "
-                "file, or remove the link.".format(path, os.readlink(path)))
+        if stat.S_ISLNK(info.st_mode) and not follow:
+            self.real_path = generation_link_target(path)
+            if self.real_path is None:
+                raise SafeFileError(
+                    "{0} is a symbolic link (to {1}); refusing to read or write through it. Point the path at the real "
+                    "file, or remove the link.".format(path, os.readlink(path)))
+            try:
+                info = os.lstat(self.real_path)
+            except OSError as exc:
+                if exc.errno == errno.ENOENT:
+                    return  # the live generation has no such file yet; a write creates it there
+                raise SafeFileError("Cannot inspect {0}: {1}.".format(self.real_path, exc.strerror)) from None
         if not stat.S_ISREG(info.st_mode):
             raise SafeFileError("{0} exists but is not a regular file; move it away or choose another path.".format(path))
         self.exists = True
@@ -74,7 +88,7 @@ class FileState(object):
             return None
         if self.content is None:
             try:
-                with open(self.path, "rb") as handle:
+                with open(self.real_path, "rb") as handle:
                     self.content = handle.read(limit + 1)
             except (IOError, OSError) as exc:
                 raise SafeFileError("Cannot read {0}: {1}. Check its permissions.".format(self.path, exc.strerror))
@@ -147,6 +161,48 @@ def refuse_nul(path):
                             "that builds it.".format(path))
 
 
+# The rotation layout (wise.mtls.generation): the only links this layer follows.
+GENERATION_LINK = "live"
+GENERATIONS_FOLDER = "generations"
+GENERATION_ID_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
+
+
+def generation_link_target(path):
+    """The live generation's file behind path, when path is a link of the rotation layout; else None.
+
+    Exactly one shape is followed, and everything in it stays inside path's folder F:
+    F/<name> is a link whose text is "live/<name>", F/live is a link whose text is
+    "generations/<id>" (an id of letters, digits, "_" and "-"), and F/generations and
+    F/generations/<id> are real folders, not links. Any other link stays refused.
+    """
+    folder, name = os.path.split(os.path.abspath(path))
+    try:
+        if os.readlink(path) != GENERATION_LINK + "/" + name:
+            return None
+        generation = os.readlink(os.path.join(folder, GENERATION_LINK)).split("/")
+    except (OSError, ValueError):
+        return None
+    if len(generation) != 2 or generation[0] != GENERATIONS_FOLDER or not GENERATION_ID_RE.match(generation[1]):
+        return None
+    generations = os.path.join(folder, GENERATIONS_FOLDER)
+    for candidate in (generations, os.path.join(generations, generation[1])):
+        try:
+            if not stat.S_ISDIR(os.lstat(candidate).st_mode):
+                return None
+        except OSError:
+            return None
+    return os.path.join(generations, generation[1], name)
+
+
+def real_path(path):
+    """path itself, or for a link of the rotation layout, the live generation's file behind it."""
+    try:
+        is_link = stat.S_ISLNK(os.lstat(path).st_mode)
+    except (OSError, ValueError):
+        return path
+    return (generation_link_target(path) or path) if is_link else path
+
+
 def check_parent(path):
     refuse_nul(path)
     parent = os.path.dirname(os.path.abspath(path)) or "/"
@@ -157,11 +213,19 @@ def check_parent(path):
 
 
 def write_file(module, path, content, attributes):
-    """Atomically put content at path with attributes; returns nothing, raises SafeFileError."""
-    parent = check_parent(path)
-    with locked(path):
-        _remove_stale_temp_files(parent, os.path.basename(path))
-        _write_file_locked(module, path, parent, content, attributes)
+    """Atomically put content at path with attributes; returns nothing, raises SafeFileError.
+
+    A link of the rotation layout is written through: the file of the live generation is
+    replaced, under the lock of the link's folder too, so that the live generation cannot
+    change between finding the file and replacing it.
+    """
+    check_parent(path)
+    with locked(path):  # the link's folder first: the live generation cannot change from here on
+        path = real_path(path)
+        with locked(path):
+            parent = check_parent(path)
+            _remove_stale_temp_files(parent, os.path.basename(path))
+            _write_file_locked(module, path, parent, content, attributes)
 
 
 def _write_file_locked(module, path, parent, content, attributes):
@@ -210,6 +274,7 @@ def _write_file_locked(module, path, parent, content, attributes):
 def apply_attributes(path, attributes):
     """Set owner, group and mode of an existing file in place; True when anything changed."""
     state = FileState(path)
+    path = state.real_path
     changes = state.attribute_changes(attributes)
     try:
         if "owner" in changes or "group" in changes:
@@ -265,7 +330,8 @@ def _name(lookup, number, field):
 
 
 def remove_file(path):
-    FileState(path)
+    """Remove path (for a link of the rotation layout, the live generation's file; the link stays)."""
+    path = FileState(path).real_path
     try:
         os.unlink(path)
     except OSError as exc:
