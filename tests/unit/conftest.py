@@ -70,6 +70,10 @@ def as_user():
     @contextlib.contextmanager
     def switch(name):
         entry = pwd.getpwnam(name)
+        # A working folder the user may read: AnsibleModule moves away from one it cannot read, and the
+        # test process would stay there.
+        cwd = os.getcwd()
+        os.chdir("/")
         os.setegid(entry.pw_gid)
         os.seteuid(entry.pw_uid)
         try:
@@ -77,6 +81,7 @@ def as_user():
         finally:
             os.seteuid(0)
             os.setegid(0)
+            os.chdir(cwd)
 
     return switch
 
