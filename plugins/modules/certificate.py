@@ -236,6 +236,8 @@ combined:
   sample: {"path": "/etc/wise-mtls/sandbox/client-combined.pem", "changed": false}
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
@@ -324,6 +326,7 @@ class FilePlan(object):
 
 
 def install_certificate(module, params):
+    check_distinct_paths(module, params)
     attributes = file_attributes(module, params)
     certificate, private_key, issuer = checked_certificate(module, params)
     chain = [issuer] if issuer is not None else []
@@ -351,6 +354,20 @@ def install_certificate(module, params):
         for plan in plans:
             plan.apply(module, plan.content_factory)
     return result
+
+
+def check_distinct_paths(module, params):
+    """Each output its own file, and none of them the private key."""
+    seen = {}
+    for option in ("private_key_path", "path", "pkcs12_path", "combined_path"):
+        if not params[option]:
+            continue
+        real = os.path.realpath(params[option])
+        if real in seen:
+            module.fail_json(msg="{0} and {1} are the same file ({2}); the certificate, the PKCS#12 keystore and the "
+                                 "combined file each need a file of their own, apart from the private key. Nothing was "
+                                 "changed.".format(seen[real], option, params[option]), path=params["path"])
+        seen[real] = option
 
 
 def file_attributes(module, params):

@@ -400,3 +400,16 @@ def test_results_and_diffs_never_hold_key_material_or_passwords(run_module, setu
             args["path"], args["pkcs12_path"], args["combined_path"]]
         for diff in result["diff"]:
             assert "fingerprint: " + fingerprint(setup.cert) in diff["after"]
+
+
+@pytest.mark.parametrize("clash", [dict(combined_path="{key}"), dict(pkcs12_path="{path}", pkcs12_password=PASSWORD),
+                                   dict(combined_path="{folder}/c.pem", pkcs12_path="{folder}/c.pem",
+                                        pkcs12_password=PASSWORD), dict(path="{key}")])
+def test_outputs_never_overwrite_the_key_or_each_other(run_module, unchanged, setup, clash):
+    setup.use()
+    values = dict(key=setup.key_path, path=str(setup.folder / "client.pem"), folder=str(setup.folder))
+    args = setup.args(**dict((option, value.format(**values) if isinstance(value, str) else value)
+                             for option, value in clash.items()))
+    with unchanged(setup.folder):
+        result = run_module(certificate, args)
+    assert result["rc"] == 1 and "are the same file" in result["msg"] and "Nothing was changed" in result["msg"]
