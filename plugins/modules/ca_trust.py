@@ -350,8 +350,7 @@ def check_store_options(module, params, stores):
 
 def read_ca_certificate(module, params):
     """The CA certificate from content or src, after every check; fails naming the problem."""
-    what, option = ("CA certificate", "src")
-    data = read_content_or_file(module, params["content"], params["src"], what, option)
+    data = read_content_or_file(module, params["content"], params["src"], "CA certificate", "src")
     certificates, findings = policy.read_certificates_pem(data, role="ca", single=True)
     if certificates and not policy.errors(findings):
         findings.extend(policy.check_ca_certificate(certificates[0]))
