@@ -91,11 +91,11 @@ def format_figures(figures, notes):
         "backups, files and Ansible temp folders; {4} secrets incl. {5} private keys as PEM lines and raw numbers)".format(
             f["secret_scans"]["total"], d["secret_scans"]["hits"], d["secret_scans"]["artifacts"],
             d["secret_scans"]["bytes"], d["secret_scans"]["secrets"], d["secret_scans"]["private_keys"]),
-        "crash points       {0} with {1} half-written files ({2} files checked after SIGKILL; stray temp files "
-        "left by the kill: {3}, removed by the next run: {4}; {5} runs recovered)".format(
-            f["crash_points"]["total"], d["crash_points"]["half_written"], d["crash_points"]["files_checked"],
-            d["crash_points"]["stray_temp_files"], d["crash_points"]["stray_temp_files_removed"],
-            d["crash_points"]["recovered"]),
+        "crash points       {0} with {1} half-written files ({2} in rotation activation; {3} files checked after "
+        "SIGKILL; stray temp files left by the kill: {4}, removed by the next run: {5}; {6} runs recovered)".format(
+            f["crash_points"]["total"], d["crash_points"]["half_written"], d["crash_points"]["rotation"],
+            d["crash_points"]["files_checked"], d["crash_points"]["stray_temp_files"],
+            d["crash_points"]["stray_temp_files_removed"], d["crash_points"]["recovered"]),
         "concurrency runs   {0}/{1} consistent ({2} rounds of 2 ansible-playbook runs at once on the same paths)".format(
             f["concurrency_runs"]["ok"], f["concurrency_runs"]["total"], d["concurrency_runs"]["rounds"]),
         "permission checks  {0}/{1} passed ({2} modes observed under umask 000 during {3} watched module runs, "

@@ -20,16 +20,21 @@ complete copy, and the key and certificate on disk still belong together. Temp f
 kill left behind are counted; the next run of the same task must remove them and finish the
 job.
 
-Rotation activation (the rotate role) will add its own cases here once it exists: a
-CrashCase per file it switches, with the live pair checked the same way.
+Rotation activation (wise.mtls.generation state=live, what the rotate role runs) is killed
+the same way at each of its steps: the copies of the first switch, which turns the client
+role's regular files into a generation, and each link it creates, replaces or removes. The
+paths consumers open must name one complete generation at every kill.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import re
 import secrets
+import shutil
+import sys
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -38,6 +43,7 @@ from ansible_collections.wise.mtls.plugins.module_utils import _crypto as crypto
 from ansible_collections.wise.mtls.plugins.module_utils import _safe_file as safe_file
 from ansible_collections.wise.mtls.plugins.module_utils import _trust_stores as trust_stores
 from ansible_collections.wise.mtls.tests.safety.safety_helpers import (
+    SIGNER,
     file_mode,
     key_pem,
     load_key,
@@ -335,3 +341,176 @@ def test_a_crash_at_any_write_step_leaves_old_or_new_files_never_half_written(an
     assert len(points) >= 50
     assert not problems, "\n".join(problems)
     assert left_by_kill > 0  # the kills before the rename really left temp files, and the next run removed them
+
+
+# ---------------------------------------------------------------- rotation activation (wise.mtls.generation)
+
+ROTATION_LINK_STEPS = ("link_created", "link_replaced")
+
+
+def rotation_setup_tasks(folder, generation, signing_ca, outside, flat):
+    """Tasks that make folder hold live files and a staged generation with its certificate."""
+    def f(*names):
+        return os.path.join(folder, *names)
+
+    def sign(csr, out):
+        return task("ansible.builtin.command", dict(argv=[sys.executable, "-c", SIGNER, signing_ca[0], signing_ca[1], csr,
+                                                          os.path.join(outside, out)]), name="Sign " + csr)
+
+    name = os.path.basename(folder)
+    tasks = []
+    if flat:  # what the client role makes: regular files
+        tasks += [
+            task("wise.mtls.private_key", dict(path=f("client.key"), type="ecc")),
+            task("wise.mtls.csr", dict(path=f("client.csr"), private_key_path=f("client.key"), organization="Rotation Ltd",
+                                       client_id="client-1")),
+            sign(f("client.csr"), name + "-flat.pem"),
+            task("wise.mtls.certificate", dict(path=f("client.pem"), src=os.path.join(outside, name + "-flat.pem"),
+                                               private_key_path=f("client.key"))),
+        ]
+    generation_folder = f("generations", generation)
+    tasks += [
+        task("wise.mtls.generation", dict(path=folder, state="staged", generation=generation, type="ecc",
+                                          organization="Rotation Ltd", client_id="client-1")),
+        sign(os.path.join(generation_folder, "client.csr"), "{0}-{1}.pem".format(name, generation)),
+        task("wise.mtls.certificate", dict(path=os.path.join(generation_folder, "client.pem"),
+                                           src=os.path.join(outside, "{0}-{1}.pem".format(name, generation)),
+                                           private_key_path=os.path.join(generation_folder, "client.key"))),
+    ]
+    return tasks
+
+
+def consumer_pair(folder):
+    """(key DER, certificate DER) behind the paths consumers open, or None when they do not belong together."""
+    try:
+        key = _load(read_bytes(os.path.join(folder, "client.key")))
+        certificate = crypto.load_certificate_pem(read_bytes(os.path.join(folder, "client.pem")))
+        csr = crypto.load_csr_pem(read_bytes(os.path.join(folder, "client.csr")))
+    except (OSError, ValueError):
+        return None
+    if key is None or not (public_der(key) == public_der(certificate.public_key()) == public_der(csr.public_key())):
+        return None
+    return public_der(key)
+
+
+def damaged_files(folder, counter=None):
+    """Regular files in the tree that do not parse completely (temp files aside); counter[0] counts the files read."""
+    damaged = []
+    for root, _folders, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            if TEMP_RE.match(name) or os.path.islink(path):
+                continue
+            data = read_bytes(path)
+            if counter is not None:
+                counter[0] += 1
+            try:
+                if name.endswith(".key"):
+                    assert _load(data) is not None
+                elif name.endswith(".csr"):
+                    crypto.load_csr_pem(data)
+                elif name.endswith(".pem"):
+                    crypto.load_certificate_pem(data)
+                elif name.endswith(".json"):
+                    json.loads(data.decode("utf-8"))
+            except (AssertionError, ValueError):
+                damaged.append(os.path.relpath(path, folder))
+    return damaged
+
+
+def stray_temp_entries(folder):
+    return sorted(os.path.relpath(os.path.join(root, name), folder) for root, folders, names in os.walk(folder)
+                  for name in names + folders if TEMP_RE.match(name))
+
+
+def test_a_crash_during_rotation_activation_leaves_one_complete_generation(ansible, signing_ca, tmp_path, tally):
+    """The switch to a staged generation (wise.mtls.generation state=live), killed at each step.
+
+    The first switch of a folder that the client role made (regular files: they become a generation
+    first) and a switch from one generation to the next. At any kill, the paths consumers open
+    (client.key, client.csr, client.pem) must name one complete generation, the old or the new.
+    """
+    templates = {"first": str(tmp_path / "template-first"), "next": str(tmp_path / "template-next")}
+    outside = str(tmp_path / "issued")
+    for folder in list(templates.values()) + [outside]:
+        os.mkdir(folder)
+    setup = (rotation_setup_tasks(templates["first"], "g2", signing_ca, outside, flat=True)
+             + rotation_setup_tasks(templates["next"], "g2", signing_ca, outside, flat=True)
+             + [task("wise.mtls.generation", dict(path=templates["next"], state="live", generation="staged"))]
+             + rotation_setup_tasks(templates["next"], "g3", signing_ca, outside, flat=False))
+    prepared = ansible.run(setup, name="rotation-setup")
+    assert prepared.rc == 0, prepared.describe()
+    pairs = {
+        "first": (consumer_pair(templates["first"]), _pair_of(templates["first"], "g2")),
+        "next": (consumer_pair(templates["next"]), _pair_of(templates["next"], "g3")),
+    }
+    for kind, (old, new) in pairs.items():
+        assert old is not None and new is not None and old != new, kind
+    targets = {
+        "first": [(step, "client.key") for step in safe_file.TEST_CRASH_STEPS]
+        + [(step, name) for name in ("live", "client.key", "client.pem") for step in ROTATION_LINK_STEPS]
+        + [("link_removed", "staged")],
+        "next": [(step, name) for name in ("previous", "live") for step in ROTATION_LINK_STEPS] + [("link_removed", "staged")],
+    }
+    new_ids = {"first": "g2", "next": "g3"}
+    points, tasks = [], []
+    for kind, steps in sorted(targets.items()):
+        for step, target in steps:
+            folder = str(tmp_path / "{0:02d}-{1}-{2}-{3}".format(len(points), kind, step, target))
+            shutil.copytree(templates[kind], folder, symlinks=True)
+            token_file, environment = arm(str(tmp_path), step, target)
+            points.append((kind, folder, step, target, token_file))
+            # The generation by id, as a re-run after a kill needs it: once the switch is done and the staged link
+            # removed, "staged" names nothing any more (the run would fail although the switch is complete).
+            tasks.append(task("wise.mtls.generation", dict(path=folder, state="live", generation=new_ids[kind]),
+                              register="crash_{0:02d}".format(len(tasks)), ignore_errors=True, environment=environment,
+                              name="{0} switch killed {1} of {2}".format(kind, step, target)))
+    crashed = ansible.run(tasks, name="rotation-crash", umask=0)
+    assert crashed.rc == 0, crashed.describe()
+
+    problems, failed_points, stray, checked = [], set(), 0, 0
+    for index, (kind, folder, step, target, token_file) in enumerate(points):
+        where = "{0} switch killed {1} of {2}".format(kind, step, target)
+        if os.path.exists(token_file) or not crashed.results["crash_{0:02d}".format(index)].get("failed"):
+            problems.append(where + ": the crash point did not fire")
+            failed_points.add(index)
+            continue
+        if consumer_pair(folder) not in pairs[kind]:
+            problems.append(where + ": client.key, client.csr and client.pem do not name one complete generation")
+            failed_points.add(index)
+        counter = [0]
+        damaged = damaged_files(folder, counter)
+        checked += counter[0]
+        if damaged:
+            problems.append("{0}: half-written files {1}".format(where, damaged))
+            failed_points.add(index)
+        stray += len(stray_temp_entries(folder))
+
+    recovery = [dict(entry, register="recover_{0:02d}".format(number)) for number, entry in enumerate(tasks)]
+    for entry in recovery:
+        entry.pop("environment")
+        entry.pop("ignore_errors")
+    recovered = ansible.run(recovery, name="rotation-recovery")
+    assert recovered.rc == 0, recovered.describe()
+    finished = 0
+    for index, (kind, folder, step, target, _token_file) in enumerate(points):
+        where = "{0} switch killed {1} of {2}, then run again".format(kind, step, target)
+        left = stray_temp_entries(folder)
+        if consumer_pair(folder) != pairs[kind][1] or left or damaged_files(folder):
+            problems.append("{0}: not finished (new generation live: {1}, temp files left: {2})".format(
+                where, consumer_pair(folder) == pairs[kind][1], left))
+            failed_points.add(index)
+        else:
+            finished += 1
+    tally.add("crash_points", len(points), len(points) - len(failed_points), half_written=0, files_checked=checked,
+              stray_temp_files=stray, stray_temp_files_removed=stray if finished == len(points) else 0,
+              recovered=finished, rotation=len(points))
+    assert not problems, "\n".join(problems)
+
+
+def _pair_of(folder, generation):
+    generation_folder = os.path.join(folder, "generations", generation)
+    key = _load(read_bytes(os.path.join(generation_folder, "client.key")))
+    certificate = crypto.load_certificate_pem(read_bytes(os.path.join(generation_folder, "client.pem")))
+    assert public_der(key) == public_der(certificate.public_key())
+    return public_der(key)
