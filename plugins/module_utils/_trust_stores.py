@@ -27,12 +27,15 @@ from ansible_collections.wise.mtls.plugins.module_utils import _safe_file as saf
 
 OS_RELEASE_PATHS = ("/etc/os-release", "/usr/lib/os-release")
 
-# The platform table: anchor folder, file suffix, refresh command, the bundle the refresh builds,
-# and the package that provides the command.
+# The platform table: anchor folder, file suffix, refresh command (and, where removing an anchor
+# needs more, the command after a removal), the bundle the refresh builds, and the package that
+# provides the command. Debian's update-ca-certificates rebuilds the bundle after a removal but keeps
+# the removed CA's links in /etc/ssl/certs (it prunes them only when it also added or removed a
+# certificate of its own), so a removal runs it with --fresh, as Debian documents.
 SYSTEM_STORES = {
     "debian": dict(anchor_dir="/usr/local/share/ca-certificates", suffix=".crt",
-                   refresh_command=["update-ca-certificates"], bundle="/etc/ssl/certs/ca-certificates.crt",
-                   package="ca-certificates"),
+                   refresh_command=["update-ca-certificates"], remove_command=["update-ca-certificates", "--fresh"],
+                   bundle="/etc/ssl/certs/ca-certificates.crt", package="ca-certificates"),
     "rhel": dict(anchor_dir="/etc/pki/ca-trust/source/anchors", suffix=".pem",
                  refresh_command=["update-ca-trust", "extract"],
                  bundle="/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", package="ca-certificates"),
@@ -170,11 +173,12 @@ def detect_platform(os_release):
 class SystemStore(object):
     """The OS trust store of this host: anchor folder, file suffix, refresh command."""
 
-    def __init__(self, platform, anchor_dir, suffix, refresh_command, bundle, package):
+    def __init__(self, platform, anchor_dir, suffix, refresh_command, bundle, package, remove_command=None):
         self.platform = platform
         self.anchor_dir = anchor_dir
         self.suffix = suffix
         self.refresh_command = list(refresh_command)
+        self.remove_command = list(remove_command or refresh_command)
         self.bundle = bundle
         self.package = package
 
@@ -193,19 +197,25 @@ def system_store(os_release, anchor_dir=None, refresh_command=None):
             "this host.".format(os_release.get("ID", ""), os_release.get("ID_LIKE", "")))
     row = row or dict(suffix=".crt", bundle=None, package=None)
     return SystemStore(platform or "custom", anchor_dir or row["anchor_dir"], row["suffix"],
-                       refresh_command or row["refresh_command"], row["bundle"], row["package"])
+                       refresh_command or row["refresh_command"], row["bundle"], row["package"],
+                       # a command given by the caller serves after a removal too
+                       None if refresh_command else row.get("remove_command"))
 
 
-def resolve_refresh_command(module, store):
-    """The refresh command with its program resolved to a path; TrustStoreError when it is missing."""
-    program = store.refresh_command[0]
+def resolve_refresh_command(module, store, removal=False):
+    """The refresh command (after a removal: the remove command) with its program resolved to a path.
+
+    Raises TrustStoreError when the program is missing.
+    """
+    command = store.remove_command if removal else store.refresh_command
+    program = command[0]
     path = program if os.path.isabs(program) else module.get_bin_path(program, opt_dirs=["/usr/sbin", "/sbin"])
     if not path or not os.access(path, os.X_OK):
         package = (" Install the {0} package.".format(store.package) if store.package
                    else " Install what provides it, or set system_refresh_command.")
         raise TrustStoreError("The command {0!r}, which refreshes the OS trust store on this {1} host, was not "
                               "found.{2} Nothing was changed.".format(program, store.platform, package))
-    return [path] + store.refresh_command[1:]
+    return [path] + command[1:]
 
 
 def plan_system(module, store, name, certificate):

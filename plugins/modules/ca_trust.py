@@ -99,6 +99,8 @@ options:
     description:
       - Command (program and arguments) that rebuilds the OS trust store after an anchor changed, instead of the
         platform's usual one.
+      - Without it, Debian and Ubuntu run C(update-ca-certificates --fresh) after a removal, which also drops the
+        removed CA's links from C(/etc/ssl/certs).
     type: list
     elements: str
   java_truststore_path:
@@ -313,7 +315,7 @@ def plan_and_apply(module, params, stores, system, certificate, attributes, resu
         else:
             plan = trust_stores.plan_system(module, system, name, certificate)
             if plan.changed:
-                refresh_command = trust_stores.resolve_refresh_command(module, system)
+                refresh_command = trust_stores.resolve_refresh_command(module, system, removal=certificate is None)
             plans.append(plan)
 
     result["changed"] = any(plan.changed for plan in plans)

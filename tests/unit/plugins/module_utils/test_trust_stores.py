@@ -57,6 +57,15 @@ def test_platform_table(platform, anchor, command):
     assert "ca-certificates" in store.package
 
 
+def test_debian_removal_refreshes_with_fresh_and_others_as_usual():
+    assert trust_stores.system_store({"ID": "ubuntu"}).remove_command == ["update-ca-certificates", "--fresh"]
+    for platform in ("rhel", "suse", "alpine", "arch"):
+        store = trust_stores.system_store({"ID": platform})
+        assert store.remove_command == store.refresh_command
+    custom = trust_stores.system_store({"ID": "debian"}, refresh_command=["/usr/local/bin/my-refresh"])
+    assert custom.remove_command == ["/usr/local/bin/my-refresh"]
+
+
 def test_alpine_names_the_package_with_the_refresh_command():
     assert "ca-certificates-bundle" in trust_stores.system_store({"ID": "alpine"}).package
 

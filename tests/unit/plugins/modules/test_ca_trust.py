@@ -282,6 +282,16 @@ def test_several_stores_in_one_task_each_with_its_diff(run_module, env, fake_sys
 
 # ---------------------------------------------------------------- the real OS store (Debian)
 
+def links_to(name, folder):
+    """Entries of folder that are named after name or are symbolic links whose target mentions it."""
+    found = []
+    for entry in os.listdir(folder):
+        path = os.path.join(folder, entry)
+        if name in entry or (os.path.islink(path) and name in os.readlink(path)):
+            found.append(entry)
+    return found
+
+
 DEBIAN_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
@@ -313,16 +323,22 @@ def test_debian_system_store_trusts_and_untrusts_the_ca(run_module, env, pki):
         assert os.stat(DEBIAN_BUNDLE).st_mtime_ns == bundle_mtime
         assert os.stat(anchor).st_mtime_ns == anchor_mtime
 
+        link = "/etc/ssl/certs/{0}.pem".format(name)
+        assert os.path.islink(link)
         removed = run_module(ca_trust, dict(name=name, state="absent", stores=["system"]))
         assert removed["changed"] and removed["refreshed"]
+        assert removed["stores"]["system"]["refresh_command"][1:] == ["--fresh"]
         assert not os.path.exists(anchor)
         assert not openssl_verify(DEBIAN_BUNDLE, leaf)
+        # No link to the removed CA is left in /etc/ssl/certs (plain update-ca-certificates keeps them).
+        assert not os.path.lexists(link)
+        assert links_to(name, "/etc/ssl/certs") == []
         again = run_module(ca_trust, dict(name=name, state="absent", stores=["system"]))
         assert again["changed"] is False and again["refreshed"] is False
     finally:
         if os.path.exists(anchor):
             os.unlink(anchor)
-            run("update-ca-certificates")
+            run("update-ca-certificates", "--fresh")
 
 
 # ---------------------------------------------------------------- Java trust store
