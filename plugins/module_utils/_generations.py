@@ -191,6 +191,8 @@ class Layout(object):
 
     def resolve(self, wanted):
         """The generation id that 'staged', 'previous' or an id names; GenerationError when there is none."""
+        if wanted in (STAGED, PREVIOUS) and self.raw_pointers[wanted] is not None and self.raw_pointers[wanted] == self.live:
+            return self.live  # a switch to it was killed after the switch itself: nothing left but to tidy up
         if wanted == STAGED:
             if self.staged is None:
                 raise GenerationError("{0} has no staged generation. Nothing was changed. Stage one first "
@@ -688,9 +690,8 @@ def remove_generation(layout, generation_id):
     if others:
         raise GenerationError("{0} holds {1}, which are not files the rotation made. Nothing was removed. Move them "
                               "away, then run again.".format(folder, ", ".join(sorted(others))))
-    for name in (PREVIOUS, STAGED):
-        if layout.raw_pointers[name] == generation_id:
-            remove_link(layout.folder, name)
+    # Files first, while a pointer may still name the generation (a killed run is then finished by the same
+    # request); a generation without its files can never be switched to. Then the pointers, then the folder.
     for entry in entries:
         try:
             os.unlink(entry.path)
@@ -698,6 +699,10 @@ def remove_generation(layout, generation_id):
             if exc.errno != errno.ENOENT:
                 raise GenerationError("Cannot remove {0}: {1}.".format(entry.path, exc.strerror)) from None
         _crash_point("generation_file_removed", entry.path)
+    _fsync_folder(folder)
+    for name in (PREVIOUS, STAGED):
+        if layout.raw_pointers[name] == generation_id:
+            remove_link(layout.folder, name)
     try:
         os.rmdir(folder)
     except OSError as exc:

@@ -322,6 +322,8 @@ def main():
     handlers = dict(staged=stage, live=make_live, absent=remove)
     try:
         with safe_file.locked(folder + "/" + generations.LIVE):  # the folder's lock: no switch and no write at once
+            if not module.check_mode:
+                generations.remove_stale_temp_links(folder)  # what a killed run left; never live
             layout = generations.Layout(folder)
             before = snapshot(layout)
             result = handlers[params["state"]](module, params, layout)
@@ -369,9 +371,13 @@ def stage(module, params, layout):
     action, existing, reason = generations.plan_stage(layout, wanted_key, key_type, size, passphrase)
     generation_id = existing if action == "keep" else generations.check_id(
         params["generation"] or generations.timestamp_id())
+    leftover = None
     if action != "keep" and generation_id in layout.generation_ids and generation_id != existing:
-        module.fail_json(msg="{0} already has a generation {1}. Nothing was changed. Give another id, or leave "
-                             "generation unset.".format(layout.folder, generation_id), folder=layout.folder)
+        if generation_id == layout.live or generation_id == layout.previous or generations.CERTIFICATE in \
+                layout.generation_files(generation_id):
+            module.fail_json(msg="{0} already has a generation {1}. Nothing was changed. Give another id, or leave "
+                                 "generation unset.".format(layout.folder, generation_id), folder=layout.folder)
+        leftover = generation_id  # what a staging killed half-way left: made again from scratch
     wanted_subject = crypto.build_name(params["organization"], params["country"], params["client_id"])
     result = dict(changed=False, generation=generation_id, reasons=[])
     if action != "keep":
@@ -421,6 +427,8 @@ def stage(module, params, layout):
         result.update(csr=None, certificate_name=params["certificate_name"],
                       fingerprint=crypto.public_key_fingerprint(wanted_key.public_key()) if wanted_key else None)
         return result
+    if leftover is not None:
+        generations.remove_generation(layout, leftover)
     key = wanted_key if wanted_key is not None else crypto.generate_private_key(key_type, size)
     csr_pem = crypto.csr_to_pem(crypto.build_csr(key, params["organization"], params["country"], params["client_id"]))
     folder = layout.generation_path(generation_id)
