@@ -14,10 +14,11 @@ the way a consumer opens them, must hold one key, its CSR and its certificate, o
 the new one, never a mix; then the same module run again must finish the job and leave no temp file or
 link behind.
 
-The killed runs count the crash points themselves (see ForkServer). The scenarios: staging (the live files must stay the old ones), the first switch of a folder the client
-role made (flat files becoming a generation, then the switch), a later switch, a rollback, and the
-removal of the previous generation. A second test arms the real crash point with its environment
-variables (not a counter), at the switch itself, to prove that arming works for the new steps.
+The killed runs count the crash points themselves (see ForkServer). The scenarios: staging (the live
+files must stay the old ones), the first switch of a folder the client role made (flat files becoming
+a generation, then the switch), a later switch, a rollback, and the removal of inactive generations.
+A second test arms the real crash point with its environment variables (not a counter), at the switch
+itself, to prove that arming works for the new steps.
 """
 
 from __future__ import annotations
