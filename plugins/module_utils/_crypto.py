@@ -77,8 +77,9 @@ def load_private_key(data, passphrase=None):
         return serialization.load_pem_private_key(data, to_bytes(passphrase) if passphrase else None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         if encrypted:
-            raise KeyLoadError("passphrase_wrong", "the passphrase does not decrypt the private key (or the key is corrupt)")
-        raise KeyLoadError("corrupt", "the private key cannot be read: {0}".format(exc))
+            raise KeyLoadError("passphrase_wrong",
+                               "the passphrase does not decrypt the private key (or the key is corrupt)") from None
+        raise KeyLoadError("corrupt", "the private key cannot be read: {0}".format(exc)) from None
 
 
 # ---------------------------------------------------------------- public keys

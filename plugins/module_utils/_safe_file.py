@@ -62,7 +62,7 @@ class FileState(object):
         except OSError as exc:
             if exc.errno == errno.ENOENT:
                 return
-            raise SafeFileError("Cannot inspect {0}: {1}.".format(path, exc.strerror))
+            raise SafeFileError("Cannot inspect {0}: {1}.".format(path, exc.strerror)) from None
         if stat.S_ISLNK(info.st_mode) and not follow:
             self.real_path = generation_link_target(path)
             if self.real_path is None:
@@ -91,7 +91,7 @@ class FileState(object):
                 with open(self.real_path, "rb") as handle:
                     self.content = handle.read(limit + 1)
             except (IOError, OSError) as exc:
-                raise SafeFileError("Cannot read {0}: {1}. Check its permissions.".format(self.path, exc.strerror))
+                raise SafeFileError("Cannot read {0}: {1}. Check its permissions.".format(self.path, exc.strerror)) from None
             if len(self.content) > limit:
                 raise SafeFileError("{0} is larger than {1} bytes; it is not a key, CSR or certificate.".format(
                     self.path, limit))
@@ -131,7 +131,8 @@ def parse_mode(mode):
     try:
         value = int(text, 8)
     except ValueError:
-        raise SafeFileError("Mode {0!r} is not an octal mode; write it as a quoted string such as '0600'.".format(mode))
+        raise SafeFileError("Mode {0!r} is not an octal mode; write it as a quoted string such as '0600'.".format(
+            mode)) from None
     if value > 0o7777:
         raise SafeFileError("Mode {0!r} is out of range; use an octal mode such as '0600'.".format(mode))
     return value
@@ -147,7 +148,7 @@ def _resolve(name, lookup, field, what):
         return getattr(lookup(text), field)
     except KeyError:
         raise SafeFileError("The {0} {1!r} does not exist on this host; create it first or use another.".format(
-            what, text))
+            what, text)) from None
 
 
 def _octal(mode):
@@ -240,7 +241,7 @@ def _write_file_locked(module, path, parent, content, attributes):
         descriptor, temp_path = tempfile.mkstemp(dir=parent, prefix=".{0}.".format(os.path.basename(path)),
                                                  suffix=".tmp")
     except OSError as exc:
-        raise SafeFileError("Cannot create a file in {0}: {1}.".format(parent, exc.strerror))
+        raise SafeFileError("Cannot create a file in {0}: {1}.".format(parent, exc.strerror)) from None
     _test_crash_point("after_temp_create", path)
     try:
         try:
@@ -263,7 +264,7 @@ def _write_file_locked(module, path, parent, content, attributes):
         _test_crash_point("after_rename", path)
     except OSError as exc:
         _unlink_quietly(temp_path)
-        raise SafeFileError("Cannot write {0}: {1}.".format(path, exc.strerror))
+        raise SafeFileError("Cannot write {0}: {1}.".format(path, exc.strerror)) from None
     except BaseException:
         _unlink_quietly(temp_path)
         raise
@@ -287,7 +288,7 @@ def apply_attributes(path, attributes):
         if "mode" in changes:
             os.chmod(path, attributes.mode)
     except OSError as exc:
-        raise SafeFileError("Cannot set owner, group or mode of {0}: {1}.".format(path, exc.strerror))
+        raise SafeFileError("Cannot set owner, group or mode of {0}: {1}.".format(path, exc.strerror)) from None
     return bool(changes)
 
 
@@ -336,7 +337,7 @@ def remove_file(path):
         os.unlink(path)
     except OSError as exc:
         if exc.errno != errno.ENOENT:
-            raise SafeFileError("Cannot remove {0}: {1}.".format(path, exc.strerror))
+            raise SafeFileError("Cannot remove {0}: {1}.".format(path, exc.strerror)) from None
         return False
     _fsync_folder(os.path.dirname(os.path.abspath(path)))
     return True
