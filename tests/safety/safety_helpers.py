@@ -103,12 +103,8 @@ class Ansible(object):
         env.update(extra or {})
         return env
 
-    def write_playbook(self, tasks, name, record=True):
-        """Write tasks as a playbook; with record, a last task dumps every registered result to a file."""
-        self.counter += 1
-        run_dir = os.path.join(self.base_dir, "run-{0:03d}-{1}".format(self.counter, name))
-        os.makedirs(run_dir)
-        results_path = os.path.join(run_dir, "results.json")
+    def localhost_play(self, tasks, name, results_path, record=True):
+        """One play on localhost; with record, a last task dumps every registered result to results_path."""
         tasks = list(tasks)
         registered = [task["register"] for task in tasks if "register" in task]
         if record and registered:
@@ -121,19 +117,26 @@ class Ansible(object):
                 },
                 "diff": False,
             })
-        play = [{"name": name, "hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+        return [{"name": name, "hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+
+    def start(self, tasks=None, name="play", verbosity=0, diff=False, check=False, env=None, umask=None,
+              keep_remote_files=False, record=True, plays=None, inventory=None):
+        """Start ansible-playbook; returns a handle whose wait() gives a PlaybookRun.
+
+        tasks make one play on localhost; or plays(results_path) returns the plays, for other hosts
+        (inventory: the path of another inventory).
+        """
+        self.counter += 1
+        run_dir = os.path.join(self.base_dir, "run-{0:03d}-{1}".format(self.counter, name))
+        os.makedirs(run_dir)
+        results_path = os.path.join(run_dir, "results.json")
+        playbook = plays(results_path) if plays is not None else self.localhost_play(tasks, name, results_path, record)
         playbook_path = os.path.join(run_dir, "playbook.yml")
         with open(playbook_path, "w") as handle:
-            json.dump(play, handle, indent=1)  # JSON is YAML: no quoting surprises with hostile strings
-        return run_dir, playbook_path, results_path
-
-    def start(self, tasks, name="play", verbosity=0, diff=False, check=False, env=None, umask=None,
-              keep_remote_files=False, record=True):
-        """Start ansible-playbook; returns a handle whose wait() gives a PlaybookRun."""
-        run_dir, playbook_path, results_path = self.write_playbook(tasks, name, record)
+            json.dump(playbook, handle, indent=1)  # JSON is YAML: no quoting surprises with hostile strings
         temp_root = os.path.join(run_dir, "ansible-temp")
         os.makedirs(temp_root)
-        argv = [os.path.join(BIN_DIR, "ansible-playbook"), "-i", self.inventory, playbook_path]
+        argv = [os.path.join(BIN_DIR, "ansible-playbook"), "-i", inventory or self.inventory, playbook_path]
         if verbosity:
             argv.append("-" + "v" * verbosity)
         if diff:
@@ -151,7 +154,16 @@ class Ansible(object):
                                    env=self.environment(temp_root, env, keep_remote_files), preexec_fn=set_umask)
         return RunningPlaybook(process, stdout, stderr, results_path, temp_root, playbook_path)
 
-    def run(self, tasks, **options):
+    def write_inventory(self, name, hosts, host_vars=None, group_vars=None):
+        """An inventory of local hosts (this Python) at base_dir/<name>.json; returns its path."""
+        group_vars = dict(ansible_connection="local", ansible_python_interpreter=sys.executable, **(group_vars or {}))
+        inventory = {"all": {"hosts": dict((host, (host_vars or {}).get(host, {})) for host in hosts), "vars": group_vars}}
+        path = os.path.join(self.base_dir, name + ".json")
+        with open(path, "w") as handle:
+            json.dump(inventory, handle, indent=1)
+        return path
+
+    def run(self, tasks=None, **options):
         return self.start(tasks, **options).wait()
 
 

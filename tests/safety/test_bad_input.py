@@ -346,3 +346,110 @@ def test_bad_inputs_are_refused_and_change_nothing(ansible, material, tally, sys
         len(problems), len(cases)) + "\n".join(problems)
     assert not differences, "files changed although every input was bad:\n" + "\n".join(differences)
     assert len(cases) >= 40 or syslog != "default"
+
+
+# ---------------------------------------------------------------- the client role's variables
+
+# Refused with the right message, but not before a change; the role's owners know (see the figures' notes). Once
+# fixed, the test passes without them; remove the entries then.
+KNOWN_ROLE_FINDINGS = {
+    "role: owner that does not exist": "the folder is created (mode 0755, empty) before ansible.builtin.file fails on "
+                                       "the owner; the role should check that the owner exists first",
+    "role: group that does not exist": "the folder is created (mode 0755, empty) before ansible.builtin.file fails on "
+                                       "the group; the role should check that the group exists first",
+}
+
+
+def role_cases(m, pki):
+    """(name, variables changed from a good set (None removes one), expected message, folder to prepare)."""
+    other_key_certificate = read_bytes(m["other.pem"]).decode("ascii")
+    return [
+        ("role: organisation missing", dict(wise_mtls_client_organization=None), r"wise_mtls_client_organization"),
+        ("role: organisation blank", dict(wise_mtls_client_organization="   "), r"wise_mtls_client_organization is empty"),
+        ("role: unknown environment", dict(wise_mtls_client_environment="staging"),
+         r"wise_mtls_client_environment.*(sandbox|production)"),
+        ("role: country of three letters", dict(wise_mtls_client_country="EUR"), r"wise_mtls_client_country must be two letters"),
+        ("role: RSA 1024", dict(wise_mtls_client_key_type="rsa", wise_mtls_client_key_size=1024),
+         r"wise_mtls_client_key_size 1024 is not allowed for rsa keys"),
+        ("role: key size not a number", dict(wise_mtls_client_key_size="big"), r"wise_mtls_client_key_size.*int"),
+        ("role: key type dsa", dict(wise_mtls_client_key_type="dsa"), r"wise_mtls_client_key_type.*(rsa|ecc)"),
+        ("role: base_url in clear text", dict(wise_mtls_client_base_url="http://127.0.0.1:9"),
+         r"wise_mtls_client_base_url must start with https://"),
+        ("role: unknown CA store", dict(wise_mtls_client_ca_stores=["keychain"]), r"wise_mtls_client_ca_stores.*(bundle|system|java)"),
+        ("role: PKCS#12 without a password", dict(wise_mtls_client_pkcs12=True), r"wise_mtls_client_pkcs12 needs wise_mtls_client_pkcs12_password"),
+        ("role: Java store without a password", dict(wise_mtls_client_ca_stores=["java"]), r"java store needs wise_mtls_client_java_truststore_password"),
+        ("role: certificate is not PEM", dict(wise_mtls_client_certificate="paste here"), r"is not a PEM certificate"),
+        ("role: certificate for another key", dict(wise_mtls_client_certificate=other_key_certificate,
+                                                   wise_mtls_client_ca_certificate=pki.pem.decode("ascii")),
+         r"certificate is for another key", "with-key"),
+        ("role: key group named ..", dict(wise_mtls_client_key_group=".."), r"key group|wise_mtls_client_key_group"),
+        ("role: owner that does not exist", dict(wise_mtls_client_owner="no-such-user-x"), r"no-such-user-x"),
+        ("role: group that does not exist", dict(wise_mtls_client_group="no-such-group-x"), r"no-such-group-x"),
+        ("role: relative root folder", dict(wise_mtls_client_root="relative/wise-mtls"), r"wise_mtls_client_root.*absolute"),
+    ]
+
+
+def test_bad_role_variables_are_refused_and_change_nothing(ansible, material, pki, tally):
+    """The client role's variables, one play per case on a host of its own, failures caught with rescue."""
+    work = os.path.join(material["work"], "..", "role")
+    work = os.path.abspath(work)
+    os.makedirs(os.path.join(work, "handoff"), exist_ok=True)
+    cases = role_cases(material, pki)
+    hosts = ["role-{0:02d}".format(index) for index in range(len(cases))]
+    good = dict(wise_mtls_client_organization="Role Ltd", wise_mtls_client_key_type="ecc", wise_mtls_client_client_id="client-1",
+                wise_mtls_client_install_dependencies=False, wise_mtls_client_handoff_dir=os.path.join(work, "handoff"))
+    plays = []
+    for host, case in zip(hosts, cases):
+        root = os.path.join(work, host)
+        os.makedirs(root, exist_ok=True)
+        if len(case) > 3:  # a host that already holds its key (folder and key as the role makes them)
+            os.makedirs(os.path.join(root, "sandbox"), mode=0o700, exist_ok=True)
+            write_file(os.path.join(root, "sandbox", "client.key"), key_pem(material["client_key_object"]), 0o600)
+        variables = dict(good, wise_mtls_client_root=root)
+        for key, value in case[1].items():
+            if value is None:
+                variables.pop(key, None)
+            else:
+                variables[key] = value
+        plays.append({"name": case[0], "hosts": host, "gather_facts": False, "tasks": [{
+            "block": [{"name": "Run the client role", "ansible.builtin.include_role": {"name": "wise.mtls.client"},
+                       "vars": variables}],
+            "rescue": [{"name": "Keep the failure", "ansible.builtin.set_fact": {"wise_safety_failure": "{{ ansible_failed_result }}"}}],
+        }]})
+
+    def playbook(results_path):
+        content = "{{ {" + ", ".join("'{0}': hostvars['{0}'].wise_safety_failure | default('it did not fail')".format(host)
+                                     for host in hosts) + "} | to_json }}"
+        return plays + [{"name": "Record the failures", "hosts": "localhost", "gather_facts": False, "tasks": [
+            {"name": "Record", "ansible.builtin.copy": {"dest": results_path, "content": content, "mode": "0600"}}]}]
+
+    inventory = ansible.write_inventory("role-bad-input", hosts + ["localhost"])
+    before = snapshot(work)
+    run = ansible.run(plays=playbook, inventory=inventory, name="bad-role-variables")
+    after = snapshot(work)
+    assert run.rc == 0, run.describe()
+    problems = []
+    for host, case in zip(hosts, cases):
+        result = run.results.get(host)
+        if not isinstance(result, dict):
+            problems.append("{0}: the role did not fail ({1})".format(case[0], result))
+        elif not re.search(case[2], result.get("msg", ""), re.IGNORECASE | re.DOTALL):
+            problems.append("{0}: the message does not name the problem (wanted /{1}/): {2}".format(
+                case[0], case[2], result.get("msg")))
+    differences = snapshot_differences(before, after)
+    changed_hosts = set(path.split(os.sep)[len(work.split(os.sep))] for path in
+                        (line.split(" ")[1] for line in differences) if path.startswith(work + os.sep))
+    ok = len([host for host, case in zip(hosts, cases)
+              if host not in changed_hosts and not any(problem.startswith(case[0] + ":") for problem in problems)])
+    if "handoff" in changed_hosts:
+        ok = 0
+    tally.add("bad_inputs", len(cases), ok, playbooks=1, failed=len(cases), reported=0)
+    assert not problems, "{0} of {1} bad role variables were not refused properly:\n".format(
+        len(problems), len(cases)) + "\n".join(problems)
+    known = dict((hosts[index], case[0]) for index, case in enumerate(cases) if case[0] in KNOWN_ROLE_FINDINGS)
+    unexpected = [line for line in differences if not any(os.sep + host + os.sep in line for host in known)]
+    assert not unexpected, "files changed although every role input was bad:\n" + "\n".join(unexpected)
+    if differences:
+        for name in sorted(set(known[host] for host in known for line in differences if os.sep + host + os.sep in line)):
+            tally.note("known finding, left to the client role: {0} - {1}".format(name, KNOWN_ROLE_FINDINGS[name]))
+        pytest.xfail("known findings of the client role: " + "\n".join(differences))
