@@ -256,3 +256,101 @@ def test_no_secret_leaks(ansible, wise, access_token, tmp_path, tally, keep_remo
     tally.note("with ANSIBLE_KEEP_REMOTE_FILES=1 the kept AnsiballZ payloads hold the task's own secret arguments, as "
                "Ansible designs them (in 0700 folders): " + summary)
     assert not problems, "\n".join(problems)
+
+
+# ---------------------------------------------------------------- the client role
+
+ROLE_HOSTS = ("web-1", "web-2")  # one key group: the key is made on web-1 and copied to web-2
+
+
+def role_play(entry_point, variables):
+    return {"name": "wise.mtls.client " + entry_point, "hosts": ":".join(ROLE_HOSTS), "gather_facts": False, "tasks": [
+        {"name": "Run the client role", "ansible.builtin.include_role": {"name": "wise.mtls.client", "tasks_from": entry_point},
+         "vars": variables}]}
+
+
+@pytest.mark.parametrize("keep_remote_files", [False, True], ids=["default", "keep_remote_files"])
+def test_no_secret_leaks_from_the_client_role(ansible, wise, tmp_path, tally, keep_remote_files):
+    """The role's whole lifecycle for a key group of two hosts, at -vvvv --diff: request, Developer Hub, install."""
+    work = str(tmp_path)
+    handoff = os.path.join(work, "handoff")
+    s = dict(pkcs12_password=random_secret("role-p12-"), truststore_password=random_secret("role-truststore-"),
+             client_secret=wise.client_secret)
+    variables = dict(
+        wise_mtls_client_organization="Role Safety Ltd", wise_mtls_client_client_id=wise.client_id,
+        wise_mtls_client_key_group="payments", wise_mtls_client_key_type="ecc", wise_mtls_client_install_dependencies=False,
+        wise_mtls_client_root=os.path.join(work, "hosts", "{{ inventory_hostname }}"), wise_mtls_client_handoff_dir=handoff,
+        wise_mtls_client_base_url=wise.base_url, wise_mtls_client_client_secret=s["client_secret"],
+        wise_mtls_client_pkcs12=True, wise_mtls_client_pkcs12_password=s["pkcs12_password"], wise_mtls_client_combined_pem=True,
+        wise_mtls_client_ca_stores=["bundle", "java"], wise_mtls_client_java_truststore_password=s["truststore_password"],
+    )
+    inventory = ansible.write_inventory("role-secrets-{0}".format(int(keep_remote_files)), ROLE_HOSTS + ("localhost",))
+    options = dict(verbosity=VERBOSITY, diff=True, keep_remote_files=keep_remote_files, inventory=inventory)
+    runs = [ansible.run(plays=lambda _results: [role_play("request", variables)], name="role-request", **options)]
+    if keep_remote_files:
+        # Without pipelining (keep_remote_files turns it off) the key would sit in a kept module file on web-2:
+        # the role refuses to copy it. The key is then copied by a run without keep_remote_files.
+        assert runs[0].rc != 0 and "keep_remote_files" in runs[0].stdout and "Nothing was copied" in runs[0].stdout, \
+            runs[0].describe()
+        assert not os.path.exists(os.path.join(work, "hosts", "web-2", "sandbox", "client.key"))
+        runs.append(ansible.run(plays=lambda _results: [role_play("request", variables)], name="role-request-again",
+                                **dict(options, keep_remote_files=False)))
+    assert runs[-1].rc == 0, runs[-1].describe()
+    unit = os.path.join(handoff, "sandbox", "payments")
+    certificate = wise.sign(read_bytes(os.path.join(unit, "client.csr")), "role-" + random_secret("")[:10])
+    with open(os.path.join(unit, "client.pem"), "w") as handle:
+        handle.write(certificate.decode("ascii") if isinstance(certificate, bytes) else certificate)
+    with open(os.path.join(handoff, "sandbox", "wise-ca.pem"), "wb") as handle:
+        handle.write(read_bytes(wise.ca_path))
+    runs.append(ansible.run(plays=lambda _results: [role_play("main", variables)], name="role-install", **options))
+    assert runs[-1].rc == 0, runs[-1].describe()
+
+    folders = [os.path.join(work, "hosts", host, "sandbox") for host in ROLE_HOSTS]
+    key = read_bytes(os.path.join(folders[0], "client.key"))
+    assert read_bytes(os.path.join(folders[1], "client.key")) == key, "the key group's key was not shared"
+    scanner = SecretScanner()
+    for kind in ("pkcs12_password", "truststore_password", "client_secret"):
+        scanner.add_text(kind, s[kind])
+    scanner.add_basic_auth("client_secret", wise.client_id, s["client_secret"])
+    for number, token in enumerate(wise.issued_tokens):
+        scanner.add_text("access token {0}".format(number + 1), token)
+    scanner.add_private_key("the key group's key", key)
+    holders = set(os.path.join(folder, name) for folder in folders for name in ("client.key", "client-combined.pem"))
+
+    artifacts, temp_hits, leaks = [], [], []
+    for run in runs:
+        artifacts += [(run.playbook_path + " stdout", run.stdout.encode("utf-8")), (run.playbook_path + " stderr",
+                                                                                      run.stderr.encode("utf-8"))]
+    artifacts += [(path, read_bytes(path)) for path in sorted(files_under(work)) if path not in holders]
+    temp_files = [(run, path) for run in runs for path in sorted(files_under(run.temp_root))]
+    for name, data in artifacts:
+        hits = scanner.scan(data)
+        if hits:
+            leaks.append("{0}: {1}".format(name, hits))
+    for run, path in temp_files:
+        hits = scanner.scan(read_bytes(path))
+        if hits:
+            temp_hits.append((run, path, hits))
+    tally.add("secret_scans", (len(artifacts) + len(temp_files)) * scanner.count,
+              (len(artifacts) + len(temp_files) - len(leaks)) * scanner.count, hits=len(leaks),
+              artifacts=len(artifacts) + len(temp_files), bytes=sum(len(data) for _name, data in artifacts),
+              secrets=scanner.count, private_keys=1)
+    assert not leaks, "secrets leaked:\n" + "\n".join(leaks)
+    assert scanner.scan(key) and len(wise.issued_tokens) >= 1, "the scan would not have seen the secrets"
+    if not keep_remote_files:
+        assert not temp_files, "Ansible left files in its temp folders: {0}".format([path for _run, path in temp_files])
+        return
+    problems = []
+    for run, path, hits in temp_hits:
+        kinds = sorted(set(kind for kind, _form in hits))
+        if not os.path.basename(path).startswith("AnsiballZ_"):
+            problems.append("{0} is not a module payload but holds {1}".format(path, kinds))
+        if "the key group's key" in kinds or any(kind.startswith("access token") for kind in kinds):
+            problems.append("{0} holds the shared key or a fetched token: {1}".format(path, kinds))
+        if other_readable(path, run.temp_root):
+            problems.append("{0} is readable by others: {1}".format(path, kinds))
+    tally.note("client role with ANSIBLE_KEEP_REMOTE_FILES=1: the role refuses to copy a key group's key (it would stay "
+               "in a kept module file); payloads holding their own secret arguments: " + ", ".join(sorted(set(
+                   "{0} ({1})".format(os.path.basename(path), ", ".join(sorted(set(kind for kind, _form in hits))))
+                   for _run, path, hits in temp_hits))))
+    assert not problems, "\n".join(problems)
