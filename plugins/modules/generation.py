@@ -26,7 +26,7 @@ description:
     every consumer path names one generation at any instant - key and certificate never come from two generations.
     The generation that was live becomes the previous one. Going back to the previous generation (a rollback) makes
     the generation that was live the staged one again.
-  - The first switch in a folder the M(wise.mtls.client) role made (regular files) first turns the live files into a
+  - The first switch in a folder the P(wise.mtls.client#role) made (regular files) first turns the live files into a
     generation of their own, one atomic rename per file, each link leading to an identical copy.
   - O(state=absent) removes generations that are not live - the previous one, a staged one, all inactive ones, or one
     by id - and returns what they held (certificate fingerprint, serial, expiry and Developer Hub name) so that the

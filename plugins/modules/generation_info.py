@@ -15,8 +15,8 @@ description:
     generation is live, staged and previous (see M(wise.mtls.generation)), and for each generation its files, key
     fingerprint, certificate (CN, issuer, serial, SHA-256 fingerprint, expiry, days remaining, whether it needs
     renewal) and whether key and certificate belong together.
-  - A folder the M(wise.mtls.client) role made and that was never rotated (regular files) is reported as RV(layout=flat)
-    with its files as the live generation, whose RV(live.id) is V(null).
+  - A folder the P(wise.mtls.client#role) made and that was never rotated (regular files) is reported as RV(layout=flat)
+    with its files as the live generation, whose C(id) is V(null).
   - Fails only when the folder's links are not those of the rotation layout (for example C(live) pointing outside the
     folder); problems with files are reported in RV(problems).
 author:
