@@ -244,8 +244,9 @@ def ca_trust_cases(m):
         Case("CA name climbs out with ../", "wise.mtls.ca_trust", args(name="../../etc/evil"), r"name '\.\./\.\./etc/evil' cannot be used"),
         Case("CA name with a slash", "wise.mtls.ca_trust", args(name="a/b"), r"name 'a/b' cannot be used"),
         Case("CA name with a NUL byte", "wise.mtls.ca_trust", args(name="wise\0ca"), r"(null|NUL) (byte|character)|cannot be used"),
-        Case("CA name of 300 characters", "wise.mtls.ca_trust", args(name="n" * 300, stores=["system"], system_anchor_dir=m["anchors"],
-                                                                  system_refresh_command=["/bin/true"]), r"(too long|cannot be used)"),
+        Case("CA name of 300 characters", "wise.mtls.ca_trust",
+             args(name="n" * 300, stores=["system"], system_anchor_dir=m["anchors"], system_refresh_command=["/bin/true"]),
+             r"(too long|cannot be used)"),
         Case("CA is a leaf certificate", "wise.mtls.ca_trust", args(content=read_bytes(m["leaf-as-ca.pem"]).decode()), r"is not a CA certificate"),
         Case("CA expired", "wise.mtls.ca_trust", args(content=read_bytes(m["expired-ca.pem"]).decode()), r"The CA certificate expired on"),
         Case("CA content is the client key", "wise.mtls.ca_trust", args(content=read_bytes(m["client.key"]).decode()), r"also holds a private key"),
@@ -268,28 +269,28 @@ def info_and_verify_cases(m):
     w = m["work"]
     # no_log values long enough that Ansible's masking of them cannot blank out parts of the messages
     token, secret = random_secret("token-"), random_secret("secret-")
+
+    def verify(**changes):
+        merged = dict(base_url="https://127.0.0.1:9", client_cert_path=m["client.pem"], client_key_path=m["client.key"],
+                      access_token=token)
+        merged.update(changes)
+        return dict((key, value) for key, value in merged.items() if value is not None)
+
     return [
         Case("certificate_info: file missing", "wise.mtls.certificate_info", dict(path=os.path.join(w, "missing.pem")), r"missing\.pem does not exist"),
         Case("certificate_info: file is a key", "wise.mtls.certificate_info", dict(path=m["client.key"]), r"holds no readable certificate"),
         Case("certificate_info: days not a number", "wise.mtls.certificate_info", dict(path=m["client.pem"], renew_before_days="soon"),
              r"renew_before_days.*(int|convert)"),
-        Case("verify: unknown environment", "wise.mtls.verify", dict(environment="staging", client_cert_path=m["client.pem"],
-                                                                    client_key_path=m["client.key"], access_token=token),
-                                                                         r"value of environment must be one of"),
-        Case("verify: base_url not https", "wise.mtls.verify", dict(base_url="http://127.0.0.1:9", client_cert_path=m["client.pem"],
-                                                                   client_key_path=m["client.key"], access_token=token), r"base_url must be an https:// URL"),
-        Case("verify: token and client secret together", "wise.mtls.verify",
-             dict(base_url="https://127.0.0.1:9", client_cert_path=m["client.pem"], client_key_path=m["client.key"], access_token=token,
-                  client_secret=secret, client_id="c"), r"mutually exclusive"),
-        Case("verify: negative timeout", "wise.mtls.verify", dict(base_url="https://127.0.0.1:9", client_cert_path=m["client.pem"],
-                                                                 client_key_path=m["client.key"], access_token=token, timeout=-1),
-                                                                      r"timeout must be a positive"),
-        Case("verify: TLS 1.0 asked for", "wise.mtls.verify", dict(base_url="https://127.0.0.1:9", client_cert_path=m["client.pem"],
-                                                                  client_key_path=m["client.key"], access_token=token, tls_version_min="1.0"),
-             r"value of tls_version_min must be one of"),
-        Case("verify: token_url in clear text", "wise.mtls.verify", dict(base_url="https://127.0.0.1:9", client_cert_path=m["client.pem"],
-                                                                        client_key_path=m["client.key"], client_id="c", client_secret=secret,
-                                                                        token_url="http://127.0.0.1:9/oauth/token"), r"token_url must be an https:// URL"),
+        Case("verify: unknown environment", "wise.mtls.verify", verify(environment="staging", base_url=None),
+             r"value of environment must be one of"),
+        Case("verify: base_url not https", "wise.mtls.verify", verify(base_url="http://127.0.0.1:9"), r"base_url must be an https:// URL"),
+        Case("verify: token and client secret together", "wise.mtls.verify", verify(client_secret=secret, client_id="c"),
+             r"mutually exclusive"),
+        Case("verify: negative timeout", "wise.mtls.verify", verify(timeout=-1), r"timeout must be a positive"),
+        Case("verify: TLS 1.0 asked for", "wise.mtls.verify", verify(tls_version_min="1.0"), r"value of tls_version_min must be one of"),
+        Case("verify: token_url in clear text", "wise.mtls.verify",
+             verify(access_token=None, client_id="c", client_secret=secret, token_url="http://127.0.0.1:9/oauth/token"),
+             r"token_url must be an https:// URL"),
     ]
 
 

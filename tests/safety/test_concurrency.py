@@ -28,6 +28,7 @@ from ansible_collections.wise.mtls.tests.safety.safety_helpers import SIGNER, lo
 P12_PASSWORD = "concurrency-p12-password"
 ROUNDS = [("rsa", 4096), ("ecc", 256), ("rsa", 2048), ("ecc", 384)]
 
+
 def lifecycle_tasks(folder, key_type, size, run, signing_ca):
     def f(name):
         return os.path.join(folder, name)

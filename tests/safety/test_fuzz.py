@@ -86,7 +86,7 @@ OPERATIONS = st.lists(st.tuples(st.sampled_from(["flip", "cut", "insert", "delet
 def pem_shaped(draw):
     """Text with BEGIN/END lines, random labels and base64 bodies of random DER-ish bytes, and text around."""
     parts = []
-    for _ in range(draw(st.integers(1, 3))):
+    for _block in range(draw(st.integers(1, 3))):
         label = draw(st.sampled_from(LABELS))
         body = base64.b64encode(draw(st.binary(max_size=600))).decode("ascii")
         lines = "\n".join(body[i:i + 64] for i in range(0, len(body), 64))

@@ -122,7 +122,7 @@ def test_keys_are_never_readable_by_others_even_with_umask_000(ansible, signing_
             checks += 1
             if group_bits is None:
                 continue
-            if mode & 0o007 or mode & 0o070 & ~group_bits or mode & 0o7100:
+            if mode & 0o007 or mode & (0o070 ^ group_bits) or mode & 0o7100:
                 problems.append("{0} was seen with mode {1:04o}".format(name, mode))
     files = 0
     for name in sorted(os.listdir(folder)):
