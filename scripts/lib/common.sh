@@ -43,9 +43,12 @@ apt_ensure() {
     ((${#missing[@]})) || return 0
     command -v apt-get >/dev/null 2>&1 || die "${missing[*]} missing, and no apt-get to install them"
     log "installing ${missing[*]} with apt"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" >&2
+    # One apt at a time: scripts/test may prepare podman in the background meanwhile.
+    as_root env DEBIAN_FRONTEND=noninteractive flock /tmp/wise-mtls-apt.lock sh -c '
+        apt-get update -q &&
+        apt-get install -y -q -o DPkg::Lock::Timeout=600 \
+            -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"
+    ' apt-install "${missing[@]}" >&2
 }
 
 # Print the path of a Python interpreter for version X.Y: the newest pyenv build of that
