@@ -88,9 +88,11 @@ def format_figures(figures, notes):
             f["bad_inputs"]["ok"], f["bad_inputs"]["total"], d["bad_inputs"]["playbooks"], d["bad_inputs"]["failed"],
             d["bad_inputs"]["reported"]),
         "secrets scans      {0} with {1} hits ({2} artifacts x their secrets: {3} bytes of output, results, diffs, "
-        "backups, files and Ansible temp folders; {4} secrets incl. {5} private keys as PEM lines and raw numbers)".format(
+        "backups, files and Ansible temp folders; {4} secrets incl. {5} private keys as PEM lines and raw numbers; "
+        "{6} playbook runs without keep-remote-files, killed modules included, left Ansible's temp folders empty)".format(
             f["secret_scans"]["total"], d["secret_scans"]["hits"], d["secret_scans"]["artifacts"],
-            d["secret_scans"]["bytes"], d["secret_scans"]["secrets"], d["secret_scans"]["private_keys"]),
+            d["secret_scans"]["bytes"], d["secret_scans"]["secrets"], d["secret_scans"]["private_keys"],
+            d["secret_scans"]["clean_temp_runs"]),
         "crash points       {0} with {1} half-written files ({2} in rotation activation; {3} files checked after "
         "SIGKILL; stray temp files left by the kill: {4}, removed by the next run: {5}; {6} runs recovered)".format(
             f["crash_points"]["total"], d["crash_points"]["half_written"], d["crash_points"]["rotation"],
@@ -123,8 +125,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 
 @pytest.fixture(scope="module")
-def ansible(tmp_path_factory):
-    return Ansible(tmp_path_factory.mktemp("ansible"))
+def ansible(tmp_path_factory, tally):
+    runner = Ansible(tmp_path_factory.mktemp("ansible"))
+    yield runner
+    tally.add("secret_scans", 0, 0, clean_temp_runs=runner.clean_runs)
 
 
 @pytest.fixture(scope="session")

@@ -76,6 +76,7 @@ class Ansible(object):
     def __init__(self, base_dir):
         self.base_dir = str(base_dir)
         self.counter = 0
+        self.clean_runs = 0  # runs without keep_remote_files that left Ansible's temp folders empty
         os.makedirs(self.base_dir, exist_ok=True)
         self.inventory = os.path.join(self.base_dir, "inventory.ini")
         with open(self.inventory, "w") as handle:
@@ -152,7 +153,7 @@ class Ansible(object):
         stderr = open(os.path.join(run_dir, "stderr.txt"), "w+")
         process = subprocess.Popen(argv, cwd=run_dir, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
                                    env=self.environment(temp_root, env, keep_remote_files), preexec_fn=set_umask)
-        return RunningPlaybook(process, stdout, stderr, results_path, temp_root, playbook_path)
+        return RunningPlaybook(process, stdout, stderr, results_path, temp_root, playbook_path, keep_remote_files, self)
 
     def write_inventory(self, name, hosts, host_vars=None, group_vars=None):
         """An inventory of local hosts (this Python) at base_dir/<name>.json; returns its path."""
@@ -168,13 +169,15 @@ class Ansible(object):
 
 
 class RunningPlaybook(object):
-    def __init__(self, process, stdout, stderr, results_path, temp_root, playbook_path):
+    def __init__(self, process, stdout, stderr, results_path, temp_root, playbook_path, keep_remote_files, ansible):
         self.process = process
         self.stdout = stdout
         self.stderr = stderr
         self.results_path = results_path
         self.temp_root = temp_root
         self.playbook_path = playbook_path
+        self.keep_remote_files = keep_remote_files
+        self.ansible = ansible
 
     def wait(self, timeout=600):
         rc = self.process.wait(timeout)
@@ -187,6 +190,11 @@ class RunningPlaybook(object):
         if os.path.exists(self.results_path):
             with open(self.results_path) as handle:
                 results = json.load(handle)
+        if not self.keep_remote_files:
+            # Every run, failed and killed modules included, must leave Ansible's temp folders empty.
+            left = list(files_under(self.temp_root))
+            assert not left, "{0} left files in Ansible's temp folders: {1}".format(self.playbook_path, left)
+            self.ansible.clean_runs += 1
         return PlaybookRun(rc, texts[0], texts[1], results, self.temp_root, self.playbook_path)
 
 
