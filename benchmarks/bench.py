@@ -200,8 +200,8 @@ class Runner:
         recap = {m.group(1): {"ok": int(m.group(2)), "changed": int(m.group(3)), "unreachable": int(m.group(4)),
                               "failed": int(m.group(5))} for m in RECAP.finditer(text)}
         if completed.returncode != 0:
-            raise BenchError("%s failed (exit %d); see %s:\n%s" % (label, completed.returncode, log_path,
-                                                                     text[-3000:]))
+            raise BenchError("%s failed (exit %d); see %s:\n%s" % (
+                label, completed.returncode, log_path, text[-3000:]))
         return elapsed, cpu, recap
 
 
@@ -298,7 +298,7 @@ def verify_vs_curl(args, emulator, work, host, calls):
     curl = shutil.which("curl")
     tls = ["--cert", cert, "--key", key, "--cacert", ca, "--silent", "--show-error", "--fail"]
     module_s, module_elapsed, curl_s, curl_playground = [], [], [], []
-    for _ in range(calls):
+    for _attempt in range(calls):
         started = time.perf_counter()
         completed = subprocess.run([args.python, module, args_path], env=env, capture_output=True, text=True,
                                    check=False)
@@ -436,9 +436,10 @@ def print_table(summary):
 # --------------------------------------------------------------------------- main
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--hosts", default="5,20,50", help="inventory sizes, comma separated (default %(default)s)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per size; the median counts")
+    parser.add_argument("--rounds", default="3",
+                        help="rounds per size, the median counts: one number, or one per size (e.g. 3,2,1)")
     parser.add_argument("--forks", type=int, default=5, help="ansible forks, the same for every variant")
     parser.add_argument("--pipelining", action="store_true", help="ANSIBLE_PIPELINING=true for every variant")
     parser.add_argument("--curl-calls", type=int, default=20, help="calls each for verify against curl")
@@ -457,6 +458,11 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     sizes = [int(size) for size in args.hosts.split(",") if size.strip()]
+    rounds = [int(number) for number in args.rounds.split(",") if number.strip()]
+    if len(rounds) == 1:
+        rounds = rounds * len(sizes)
+    if len(rounds) != len(sizes) or min(rounds) < 1:
+        raise BenchError("--rounds needs one number, or one per size in --hosts")
     variants = [v for v in args.variants.split(",") if v]
     shutil.rmtree(args.work, ignore_errors=True)
     logs = os.path.join(args.work, "logs")
@@ -465,14 +471,14 @@ def main(argv=None):
     emulator_path = os.path.join(args.collections, "ansible_collections", "wise", "mtls", "emulator")
     started = time.perf_counter()
     raw, layouts, curl = {}, {}, None
-    for size in sizes:
+    for size, size_rounds in zip(sizes, rounds):
         hosts = host_names(size)
         raw[str(size)] = {variant: [] for variant in VARIANTS}
         raw[str(size)]["ping"] = []
-        for number in range(1, args.rounds + 1):
+        for number in range(1, size_rounds + 1):
             round_label = "n%d-r%d" % (size, number)
             base = os.path.join(args.work, round_label)
-            log("N=%d, round %d of %d" % (size, number, args.rounds))
+            log("N=%d, round %d of %d" % (size, number, size_rounds))
             emulator = EmulatorRun(args.python, emulator_path, os.path.join(base, "emulator"), hosts)
             try:
                 # Alternate the order so that a drift of the machine does not favour one way.
@@ -502,7 +508,7 @@ def main(argv=None):
     results = {
         "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "smoke": args.smoke,
-        "settings": {"hosts": sizes, "rounds": args.rounds, "forks": args.forks, "pipelining": args.pipelining,
+        "settings": {"hosts": sizes, "rounds": dict(zip([str(size) for size in sizes], rounds)), "forks": args.forks, "pipelining": args.pipelining,
                      "connection": "local", "gather_facts": False, "key_type": "ecc (P-256)",
                      "statistic": "median of the rounds, wall-clock seconds of ansible-playbook"},
         "machine": machine(args),
@@ -516,12 +522,12 @@ def main(argv=None):
         json.dump(results, handle, indent=2, sort_keys=False)
         handle.write("\n")
     print_table(summary)
-    if curl:
-        print("verify module vs curl (%d calls, median): process %.3fs vs %.3fs (x%.2f); "
-              "playground request %.4fs vs %.4fs (x%.2f)" % (
-                  curl["calls"], curl["module_process_s"], curl.get("curl_processes_s") or 0,
-                  curl.get("ratio_process") or 0, curl["module_playground_request_s"],
-                  curl.get("curl_playground_request_s") or 0, curl.get("ratio_playground_request") or 0))
+    if curl and "curl_processes_s" in curl:
+        values = (curl["calls"], curl["module_process_s"], curl["curl_processes_s"], curl["ratio_process"],
+                  curl["module_playground_request_s"], curl["curl_playground_request_s"],
+                  curl["ratio_playground_request"])
+        print("verify module vs curl (%s calls, median): process %s s vs %s s (x%s); "
+              "playground request %s s vs %s s (x%s)" % values)
     log("results: %s (%.0f s)" % (out, results["duration_s"]))
     return 0
 

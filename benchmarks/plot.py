@@ -53,12 +53,14 @@ def main(results_path, chart_path):
     axes[-1].legend(loc="upper right", fontsize=8)
     settings = results["settings"]
     machine = results["machine"]
+    rounds = settings["rounds"]
+    rounds_text = ", ".join("N=%s: %d" % (size, rounds[size]) for size in sizes) if isinstance(rounds, dict) \
+        else str(rounds)
     figure.suptitle("wise.mtls lifecycle vs the community.crypto way - %d cores, Python %s, ansible-core %s, "
-                    "forks %d, %s, median of %d round%s%s" % (
+                    "forks %d, %s; median of rounds (%s)%s" % (
                         machine["cores"], machine["python_controller"], machine["ansible_core"],
                         settings["forks"], "pipelining" if settings["pipelining"] else "no pipelining",
-                        settings["rounds"], "" if settings["rounds"] == 1 else "s",
-                        " (SMOKE RUN: not a measurement)" if results.get("smoke") else ""), fontsize=10)
+                        rounds_text, " - SMOKE RUN, not a measurement" if results.get("smoke") else ""), fontsize=10)
     figure.tight_layout()
     figure.savefig(chart_path, dpi=110)
 

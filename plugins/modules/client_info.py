@@ -158,24 +158,75 @@ files:
   sample: {"private_key": {"type": "file", "mode": "0600", "owner": "root", "group": "root"}}
 certificate:
   description:
-    - Whether the certificate of O(certificate_content) is installed at O(certificate_path) exactly as
-      M(wise.mtls.certificate) would install it (C(in_place)), and if not, why (C(reason)).
-    - C(checks_passed) is V(true) when the certificate passes every check of M(wise.mtls.certificate) without a
-      warning (one PEM certificate, the key's public key, valid now, CN = O(client_id)), so that what is left, if
-      anything, is writing the file.
-    - When the certificate could be read, also C(common_name), C(not_after), C(days_remaining), C(fingerprint) and
-      C(subject_string), as M(wise.mtls.certificate) returns them.
+    - What was found about the certificate of O(certificate_content) at O(certificate_path).
   returned: when O(certificate_content) is given
   type: dict
-  sample: {"in_place": true, "checks_passed": true, "reason": null, "common_name": "example-client-id",
-           "days_remaining": 364}
+  contains:
+    in_place:
+      description:
+        - V(true) when the certificate is installed exactly as M(wise.mtls.certificate) would install it and every
+          check of that module passes without a warning, so that it would neither fail, nor warn, nor change anything.
+      type: bool
+      sample: true
+    checks_passed:
+      description:
+        - V(true) when the certificate passes every check of M(wise.mtls.certificate) without a warning (one PEM
+          certificate, the key's public key, valid now, CN = O(client_id)), so that what is left, if anything, is
+          writing the file.
+      type: bool
+      sample: true
+    reason:
+      description: Why the certificate is not in place, V(null) when it is.
+      type: str
+      sample: there is no certificate at /etc/wise-mtls/sandbox/client.pem yet
+    common_name:
+      description: The certificate's CN (returned when the certificate could be read).
+      type: str
+      sample: example-client-id
+    subject_string:
+      description: Subject in the one-line form openssl uses (returned when the certificate could be read).
+      type: str
+      sample: /C=EU/O=Example Payments Ltd/CN=example-client-id
+    not_after:
+      description: End of the validity window, ISO 8601 in UTC (returned when the certificate could be read).
+      type: str
+      sample: "2027-01-15T10:00:00Z"
+    days_remaining:
+      description: Whole days until the certificate expires (returned when the certificate could be read).
+      type: int
+      sample: 364
+    fingerprint:
+      description: SHA-256 fingerprint of the certificate (returned when the certificate could be read).
+      type: str
+      sample: 9b:c7:32:18:40:f2:5e:a9:61:7d:0b:c4:e3:19:3c:91:7a:0e:55:d2:6f:8a:22:4b:90:13:c4:7e:aa:01:5d:6e
 ca:
   description:
-    - Whether the CA of O(ca_content) is in O(ca_bundle_path) exactly as M(wise.mtls.ca_trust) would put it
-      (C(in_place)), and if not, why (C(reason)); with C(subject), C(fingerprint) and C(not_after) when it could be read.
+    - What was found about the CA of O(ca_content) in O(ca_bundle_path).
   returned: when O(ca_content) is given
   type: dict
-  sample: {"in_place": false, "reason": "the bundle does not hold this CA under wise-sandbox yet", "subject": "/CN=Wise CA"}
+  contains:
+    in_place:
+      description:
+        - V(true) when the bundle holds the CA under O(ca_name) exactly as M(wise.mtls.ca_trust) would put it there,
+          with the wanted owner, group and mode, and every check of that module passes without a warning.
+      type: bool
+      sample: false
+    reason:
+      description: Why the CA is not in place, V(null) when it is.
+      type: str
+      sample: /etc/wise-mtls/sandbox/wise-ca.pem does not hold this CA under wise-sandbox with the wanted owner, group and mode yet
+    subject:
+      description: Subject of the CA certificate (returned when it could be read).
+      type: str
+      sample: /C=GB/O=Wise Payments Ltd/CN=Wise Sandbox CA
+    fingerprint:
+      description: SHA-256 fingerprint of the CA certificate (returned when it could be read).
+      type: str
+      sample: 12:ab:34:cd:56:ef:78:90:12:ab:34:cd:56:ef:78:90:12:ab:34:cd:56:ef:78:90:12:ab:34:cd:56:ef:78:90
+    not_after:
+      description: End of the CA's validity window, ISO 8601 in UTC (returned when it could be read).
+      type: str
+      sample: "2036-01-15T10:00:00Z"
 """
 
 import grp
