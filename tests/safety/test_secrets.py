@@ -29,11 +29,13 @@ import stat
 
 import pytest
 import requests
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from ansible_collections.wise.mtls.tests.safety.safety_helpers import (
     RecordingWise,
     SecretScanner,
     files_under,
+    key_pem,
     random_secret,
     read_bytes,
     task,
@@ -74,6 +76,14 @@ def make_keys_tasks(f, s):
         task("wise.mtls.csr_info", dict(path=f("plain.csr"), client_id=s["client_id"]), "plain_csr_info"),
         task("wise.mtls.private_key", dict(path=f("enc.key"), type="rsa", size=2048, passphrase=s["wrong_passphrase"]),
              "enc_key_wrong_passphrase", ignore_errors=True),
+        # Rotation: the live files (as the client role makes them), and a staged generation holding a given key.
+        task("wise.mtls.private_key", dict(path=f("rotation", "client.key"), type="ecc"), "rotation_key"),
+        task("wise.mtls.csr", dict(path=f("rotation", "client.csr"), private_key_path=f("rotation", "client.key"),
+                                   organization="Safety Ltd", client_id=s["client_id"]), "rotation_csr"),
+        task("wise.mtls.generation", dict(path=f("rotation"), state="staged", generation="next", private_key_content=s["staged_key"],
+                                          organization="Safety Ltd", client_id=s["client_id"]), "staged"),
+        task("wise.mtls.generation", dict(path=f("rotation"), state="staged", generation="next", private_key_content="not a key",
+                                          organization="Safety Ltd"), "staged_bad_content", ignore_errors=True),
     ]
 
 
@@ -109,6 +119,13 @@ def install_tasks(f, s, wise):
         task("wise.mtls.verify", dict(verify_common, client_cert_path=f("plain.pem"), client_key_path=f("plain.key"),
                                       client_id=s["client_id"], client_secret=s["wrong_client_secret"]), "verify_wrong_secret",
              ignore_errors=True),
+        task("wise.mtls.certificate", dict(path=f("rotation", "client.pem"), content=s["rotation_certificate"],
+                                           private_key_path=f("rotation", "client.key")), "rotation_certificate"),
+        task("wise.mtls.certificate", dict(path=f("rotation", "generations", "next", "client.pem"), content=s["staged_certificate"],
+                                           private_key_path=f("rotation", "generations", "next", "client.key")), "staged_certificate"),
+        task("wise.mtls.generation", dict(path=f("rotation"), state="live", generation="next"), "switch"),
+        task("wise.mtls.generation_info", dict(path=f("rotation")), "generations"),
+        task("wise.mtls.generation", dict(path=f("rotation"), state="absent", generation="previous"), "previous_removed"),
         task("wise.mtls.private_key", dict(path=f("old.key"), type="ecc", replace_mismatched=True), "old_key_replaced"),
         task("wise.mtls.private_key", dict(path=f("old.key"), type="ecc", state="absent", backup=True), "old_key_removed"),
     ]
@@ -118,18 +135,22 @@ def run_secrets_flow(ansible, folder, wise, access_token, keep_remote_files):
     """Both playbooks at -vvvv --diff in folder; returns (runs, secrets, paths of the key files)."""
     os.makedirs(folder)
 
-    def f(name):
-        return os.path.join(folder, name)
+    def f(*names):
+        return os.path.join(folder, *names)
 
+    os.makedirs(f("rotation"))
     s = dict(passphrase=random_secret("passphrase-"), wrong_passphrase=random_secret("wrong-passphrase-"),
+             staged_key=key_pem(ec.generate_private_key(ec.SECP256R1())).decode("ascii"),
              p12_password=random_secret("p12-password-"), truststore_password=random_secret("truststore-password-"),
              client_id=wise.client_id, client_secret=wise.client_secret, wrong_client_secret=random_secret("wrong-secret-"),
              access_token=access_token)
     options = dict(verbosity=VERBOSITY, diff=True, keep_remote_files=keep_remote_files)
     runs = [ansible.run(make_keys_tasks(f, s), name="secrets-keys", **options)]
     assert runs[0].rc == 0, runs[0].describe()
-    for name in ("plain", "enc"):
-        pem = wise.sign(read_bytes(f(name + ".csr")), "{0}-{1}-{2}".format(name, os.path.basename(folder), random_secret("")[:8]))
+    s["rotation_key"] = read_bytes(f("rotation", "client.key"))  # before the switch makes it a generation, then removed
+    for name, csr in (("plain", f("plain.csr")), ("enc", f("enc.csr")), ("rotation", f("rotation", "client.csr")),
+                      ("staged", f("rotation", "generations", "next", "client.csr"))):
+        pem = wise.sign(read_bytes(csr), "{0}-{1}-{2}".format(name, os.path.basename(folder), random_secret("")[:8]))
         s[name + "_certificate"] = pem.decode("ascii") if isinstance(pem, bytes) else pem
     runs.append(ansible.run(install_tasks(f, s, wise), name="secrets-install", **options))
     assert runs[1].rc == 0, runs[1].describe()
@@ -140,11 +161,12 @@ def check_flow_results(runs):
     """The flow did what it should (so the scan is of real work, not of early failures)."""
     results = dict(runs[0].results, **runs[1].results)
     for name in ("enc_key", "plain_key", "old_key", "plain_csr", "enc_csr", "plain_certificate", "enc_certificate", "ca_trust",
-                 "old_key_replaced", "old_key_removed"):
+                 "old_key_replaced", "old_key_removed", "staged", "switch", "previous_removed"):
         assert results[name]["changed"] and not results[name].get("failed"), (name, results[name])
     for name in ("enc_key_again", "plain_certificate_again"):
         assert not results[name]["changed"], (name, results[name])
-    for name in ("enc_key_wrong_passphrase", "enc_certificate_wrong_passphrase", "ca_trust_wrong_password", "verify_wrong_secret"):
+    for name in ("enc_key_wrong_passphrase", "enc_certificate_wrong_passphrase", "ca_trust_wrong_password", "verify_wrong_secret",
+                 "staged_bad_content"):
         assert results[name].get("failed"), (name, results[name])
     assert results["verify_token"].get("status") == 200, results["verify_token"]
     assert results["verify_client_credentials"].get("status") == 200, results["verify_client_credentials"]
@@ -176,6 +198,9 @@ def build_scanner(folder, s, wise, results):
         os.path.join(folder, "combined.pem"): {"plain key"},
         os.path.join(folder, "enc-combined.pem"): {"encrypted key file"},
     }
+    scanner.add_private_key("staged key content", s["staged_key"].encode("ascii"))
+    scanner.add_private_key("rotation key", s["rotation_key"])
+    allowed[os.path.join(folder, "rotation", "generations", "next", "client.key")] = {"staged key content"}
     for name, kind in (("old_key_replaced", "old RSA key"), ("old_key_removed", "its ECC replacement")):
         backup = results[name]["backup_file"]
         scanner.add_private_key(kind, read_bytes(backup))
@@ -227,7 +252,7 @@ def test_no_secret_leaks(ansible, wise, access_token, tmp_path, tally, keep_remo
             leaks.append("{0}: {1}".format(name, unexpected))
     total_bytes = sum(len(data) for _name, data, _may in artifacts)
     tally.add("secret_scans", len(artifacts) * scanner.count, (len(artifacts) - len(leaks)) * scanner.count,
-              hits=len(leaks), artifacts=len(artifacts), bytes=total_bytes, secrets=scanner.count, private_keys=4)
+              hits=len(leaks), artifacts=len(artifacts), bytes=total_bytes, secrets=scanner.count, private_keys=6)
     assert not leaks, "secrets leaked:\n" + "\n".join(leaks)
 
     # Every secret was really in play: the scanner finds each in the place it belongs.
@@ -240,7 +265,9 @@ def test_no_secret_leaks(ansible, wise, access_token, tmp_path, tally, keep_remo
         return
     # keep-remote-files: secrets only in the AnsiballZ payloads (the caller's own arguments), only
     # secrets that were arguments, and each in a folder that only its owner can enter.
-    key_kinds = {"plain key", "encrypted key", "encrypted key file", "old RSA key", "its ECC replacement"}
+    # A key given as a module argument (generation's private_key_content) is the caller's own input, like a passphrase;
+    # the role that passes one must keep it out of kept files (the client role refuses keep_remote_files for its copy).
+    key_kinds = {"plain key", "encrypted key", "encrypted key file", "old RSA key", "its ECC replacement", "rotation key"}
     problems = []
     for run, path in temp_files:
         hits = {kind for kind, _form in scanner.scan(read_bytes(path))}
@@ -248,6 +275,8 @@ def test_no_secret_leaks(ansible, wise, access_token, tmp_path, tally, keep_remo
             continue
         if not os.path.basename(path).startswith("AnsiballZ_"):
             problems.append("{0} is not a module payload but holds {1}".format(path, sorted(hits)))
+        if "staged key content" in hits and not os.path.basename(path).startswith("AnsiballZ_generation"):
+            problems.append("{0} holds the staged key given to wise.mtls.generation".format(path))
         if hits & key_kinds or any(kind.startswith("fetched access token") for kind in hits):
             problems.append("{0} holds key material or a fetched token: {1}".format(path, sorted(hits)))
         if other_readable(path, run.temp_root):
