@@ -15,7 +15,7 @@ description:
     libraries the other modules need, the Wise client folder and the type, owner, group and mode of its files, and
     whether the issued certificate and the Wise CA are already installed exactly as M(wise.mtls.certificate) and
     M(wise.mtls.ca_trust) would install them.
-  - It makes the steady state cheap - a playbook (such as the M(wise.mtls.client) role's) calls M(wise.mtls.certificate)
+  - It makes the steady state cheap - a playbook (such as the P(wise.mtls.client#role)) calls M(wise.mtls.certificate)
     and M(wise.mtls.ca_trust) only where this module did not find their work done.
   - It applies the same checks as those modules, with the same code - one PEM certificate, its public key equal to the
     private key's, inside its validity window, CN equal to O(client_id); the CA a CA certificate and valid now; same
