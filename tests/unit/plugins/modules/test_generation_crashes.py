@@ -152,8 +152,8 @@ class Folder(object):
                                              generation=generation_id, certificate_name="name-" + generation_id))
         assert result["rc"] == 0, result["msg"]
         if sign:
-            key = serialization.load_pem_private_key(read_bytes(os.path.join(self.path, "generations", generation_id,
-                                                                              "client.key")), None)
+            key_path = os.path.join(self.path, "generations", generation_id, "client.key")
+            key = serialization.load_pem_private_key(read_bytes(key_path), None)
             write_bytes(os.path.join(self.path, "generations", generation_id, "client.pem"),
                         self.pki.pem(self.pki.leaf(key)), 0o644)
 
