@@ -153,6 +153,8 @@ files:
   description:
     - The files - C(private_key), C(csr) (when O(csr_path) is given), C(certificate) and C(ca) (when O(ca_bundle_path)
       is given), each described like RV(directory). Metadata only.
+    - A path that is a link of the rotation layout (M(wise.mtls.generation)) is described by the live generation's file
+      behind it, with C(link=true).
   returned: always
   type: dict
   sample: {"private_key": {"type": "file", "mode": "0600", "owner": "root", "group": "root"}}
@@ -293,9 +295,14 @@ def main():
 
 
 def describe_path(path):
-    """Type, mode, owner and group of a path, without following a link and without reading it."""
+    """Type, mode, owner and group of a path, without following a link and without reading it.
+
+    The one exception is a link of the rotation layout (see wise.mtls.generation): it is described by the live
+    generation's file behind it, the file the other modules read and write through it, with link=True.
+    """
+    real = safe_file.real_path(path)
     try:
-        info = os.lstat(path)
+        info = os.lstat(real)
     except OSError:
         return dict(type="none")
     if stat.S_ISDIR(info.st_mode):
@@ -314,7 +321,10 @@ def describe_path(path):
         group = grp.getgrgid(info.st_gid).gr_name
     except KeyError:
         group = str(info.st_gid)
-    return dict(type=kind, mode="%04o" % stat.S_IMODE(info.st_mode), owner=owner, group=group)
+    facts = dict(type=kind, mode="%04o" % stat.S_IMODE(info.st_mode), owner=owner, group=group)
+    if real != path:
+        facts["link"] = True
+    return facts
 
 
 def not_checked():

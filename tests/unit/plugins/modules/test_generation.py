@@ -21,7 +21,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 
 from ansible_collections.wise.mtls.plugins.module_utils import _safe_file as safe_file
-from ansible_collections.wise.mtls.plugins.modules import certificate, csr, generation, generation_info, private_key
+from ansible_collections.wise.mtls.plugins.modules import certificate, client_info, csr, generation, generation_info, private_key
 from ansible_collections.wise.mtls.tests.unit.helpers import (
     assert_no_key_material,
     file_mode,
@@ -397,3 +397,21 @@ def test_safe_file_layer_sees_the_switch(run_module, host):
     activate(run_module, host)
     assert safe_file.FileState(os.path.join(host.path, "client.key")).real_path == host.generation(
         generation_id, "client.key")
+
+
+def test_client_info_describes_the_files_behind_the_links_of_a_rotated_folder(run_module, host):
+    generation_id = staged(run_module, host)
+    host.sign_staged(generation_id)
+    activate(run_module, host)
+    result = run_module(client_info, dict(directory=host.path, private_key_path=os.path.join(host.path, "client.key"),
+                                          csr_path=os.path.join(host.path, "client.csr"),
+                                          certificate_path=os.path.join(host.path, "client.pem")))
+    assert result["rc"] == 0, result.get("msg")
+    files = result["files"]
+    assert (files["private_key"]["type"], files["private_key"]["mode"], files["private_key"]["link"]) == ("file", "0600", True)
+    assert (files["certificate"]["type"], files["certificate"]["mode"], files["certificate"]["link"]) == ("file", "0644", True)
+    assert files["csr"]["type"] == "file" and files["csr"]["link"] is True
+    os.symlink("/etc/hostname", os.path.join(host.path, "other-link"))
+    other = run_module(client_info, dict(directory=host.path, private_key_path=os.path.join(host.path, "other-link"),
+                                         certificate_path=os.path.join(host.path, "client.pem")))
+    assert other["files"]["private_key"]["type"] == "link" and "link" not in other["files"]["private_key"]
