@@ -348,7 +348,9 @@ def ratio(a, b):
 
 
 def machine(args):
-    info = {"cores": os.cpu_count(), "platform": platform.platform(), "python_controller": platform.python_version()}
+    info = {"cores": os.cpu_count(), "platform": platform.platform(), "python_controller": platform.python_version(),
+            # Other work on the machine slows every variant; the ratios are what carries over.
+            "load_average_at_end": [round(load, 1) for load in os.getloadavg()]}
     try:
         with open("/proc/meminfo", encoding="ascii") as handle:
             total_kib = int(re.search(r"MemTotal:\s+(\d+)", handle.read()).group(1))
@@ -501,14 +503,33 @@ def main(argv=None):
                     curl["hosts_in_inventory"] = size
             finally:
                 emulator.stop()
+        if len(variants) == 2:
+            write_results(args, raw, sizes, rounds, curl, started)
     if len(variants) < 2:
         json.dump(raw, sys.stdout, indent=1)
         return 0
-    summary = summarize(raw)
+    results = write_results(args, raw, sizes, rounds, curl, started)
+    print_table(results["results"])
+    curl = results["verify_vs_curl"]
+    if curl and "curl_processes_s" in curl:
+        values = (curl["calls"], curl["module_process_s"], curl["curl_processes_s"], curl["ratio_process"],
+                  curl["module_playground_request_s"], curl["curl_playground_request_s"],
+                  curl["ratio_playground_request"])
+        print("verify module vs curl (%s calls, median): process %s s vs %s s (x%s); "
+              "playground request %s s vs %s s (x%s)" % values)
+    log("results: %s (%.0f s)" % (os.path.join(args.out, "results.json"), results["duration_s"]))
+    return 0
+
+
+def write_results(args, raw, sizes, rounds, curl, started):
+    """results.json from the sizes measured so far (written after each size, so a long run keeps them)."""
+    done = [size for size in sizes if raw.get(str(size), {}).get("ping")]
+    summary = summarize(dict((str(size), raw[str(size)]) for size in done))
     results = {
         "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "smoke": args.smoke,
-        "settings": {"hosts": sizes, "rounds": dict(zip([str(size) for size in sizes], rounds)), "forks": args.forks, "pipelining": args.pipelining,
+        "settings": {"hosts": done, "rounds": dict((str(size), count) for size, count in zip(sizes, rounds)
+                                                   if size in done), "forks": args.forks, "pipelining": args.pipelining,
                      "connection": "local", "gather_facts": False, "key_type": "ecc (P-256)",
                      "statistic": "median of the rounds, wall-clock seconds of ansible-playbook"},
         "machine": machine(args),
@@ -518,18 +539,11 @@ def main(argv=None):
     }
     os.makedirs(args.out, exist_ok=True)
     out = os.path.join(args.out, "results.json")
-    with open(out, "w", encoding="utf-8") as handle:
+    with open(out + ".tmp", "w", encoding="utf-8") as handle:
         json.dump(results, handle, indent=2, sort_keys=False)
         handle.write("\n")
-    print_table(summary)
-    if curl and "curl_processes_s" in curl:
-        values = (curl["calls"], curl["module_process_s"], curl["curl_processes_s"], curl["ratio_process"],
-                  curl["module_playground_request_s"], curl["curl_playground_request_s"],
-                  curl["ratio_playground_request"])
-        print("verify module vs curl (%s calls, median): process %s s vs %s s (x%s); "
-              "playground request %s s vs %s s (x%s)" % values)
-    log("results: %s (%.0f s)" % (out, results["duration_s"]))
-    return 0
+    os.replace(out + ".tmp", out)
+    return results
 
 
 if __name__ == "__main__":
