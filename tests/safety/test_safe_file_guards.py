@@ -40,7 +40,7 @@ def write_in_subprocess(path, environment):
     env = dict((key, value) for key, value in os.environ.items() if not key.startswith("WISE_MTLS_TEST_CRASH"))
     env.update(environment, PYTHONPATH=COLLECTIONS_PATH)
     return subprocess.run([sys.executable, "-c", WRITER, path], env=env, cwd=os.path.dirname(path), capture_output=True,
-                          timeout=120).returncode
+                          timeout=120, check=False).returncode
 
 
 def armed(folder, step="after_fsync", target="client.key", token=None, file_token=None, mode=0o600, link=False,
@@ -101,8 +101,8 @@ def test_the_folder_lock_excludes_other_processes_and_leaves_no_file(tmp_path):
     with safe_file.locked(path, os.path.join(folder, "client.csr")):
         with safe_file.locked(path):  # re-entrant: no deadlock with itself
             safe_file.write_file(None, path, b"key", safe_file.FileAttributes("0600"))
-        assert subprocess.run([sys.executable, "-c", probe, folder], timeout=60).returncode == 3
-    assert subprocess.run([sys.executable, "-c", probe, folder], timeout=60).returncode == 0
+        assert subprocess.run([sys.executable, "-c", probe, folder], timeout=60, check=False).returncode == 3
+    assert subprocess.run([sys.executable, "-c", probe, folder], timeout=60, check=False).returncode == 0
     assert os.listdir(folder) == ["client.key"]
     descriptor = os.open(folder, os.O_RDONLY)
     try:
