@@ -98,6 +98,8 @@ grep -qF "$tmp/handoff/sandbox/web1/client.csr" "$log" || fail "request: the to-
 [[ -s $tmp/handoff/sandbox/web1/client.csr ]] || fail "request: the CSR was not collected"
 [[ $(stat -c %a "$tmp/hosts/web1/sandbox") == 700 && $(stat -c %a "$tmp/hosts/web1/sandbox/client.key") == 600 ]] ||
     fail "request: wrong modes on the folder or the key"
+# The root folder keeps the system's default mode, so that each environment's service group can pass.
+((($(stat -c '0%a' "$tmp/hosts/web1") & 011) == 011)) || fail "request: the root folder is not passable"
 run request "${org[@]}" || fail "request (again) failed"
 grep -q "changed=0" "$log" || fail "request (again): something changed"
 pass "request makes the key and the CSR, collects the CSR and prints the to-do; idempotent"
