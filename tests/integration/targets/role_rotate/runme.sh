@@ -133,7 +133,9 @@ pass "status after the rotation: JSON, CSV and textfile"
 # --- Wise refuses a new certificate -----------------------------------------------------
 rotate stage -e wise_mtls_rotate_due_only=false --limit solo
 sign_waiting
-refused=$(basename "$(dirname "$(ls -t "$tmp"/handoff/sandbox/solo/rotation/*/client.pem | head -n 1)")")
+newest=$(find "$tmp/handoff/sandbox/solo/rotation" -mindepth 2 -maxdepth 2 -name client.pem -printf '%T@ %p\n' \
+    | sort -nr | head -n 1 | cut -d' ' -f2-)
+refused=$(basename "$(dirname "$newest")")
 emulator fault set --state-dir "$tmp/emulator" --reject "sandbox-solo-rotation-$refused" >/dev/null
 live=$(readlink "$tmp/hosts/solo/sandbox/live")
 if run rotate -e wise_mtls_rotate_phase=activate --limit solo; then fail "refused certificate: the activation succeeded"; fi
