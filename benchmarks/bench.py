@@ -92,6 +92,7 @@ def write_inventory(path, variant, hosts, work, python, base_url):
             })
         else:
             common.update({
+                "mtls_root": root,
                 "mtls_dir": os.path.join(root, ENVIRONMENT),
                 "mtls_handoff_dir": handoff_dir,
                 "mtls_client_id": client_id_of(host),
