@@ -68,7 +68,14 @@ sign_waiting() {  # sign every collected CSR that has no certificate yet: [extra
     done
 }
 
-ansible-playbook "$(dirname "$0")/setup.yml" -e "rotate_tmp=$tmp" "$@" >"$log" 2>&1 || fail "setup"
+# ansible-test gives a script target no extra vars: read the harness's integration config
+# (where the emulator and its Python are) from the content root when no argument names it.
+config=()
+integration_config=$(dirname "$0")/../../integration_config.yml
+if [[ $# -eq 0 && -f $integration_config ]]; then
+    config=(-e "@$(realpath "$integration_config")")
+fi
+ansible-playbook "$(dirname "$0")/setup.yml" -e "rotate_tmp=$tmp" "${config[@]}" "$@" >"$log" 2>&1 || fail "setup"
 # shellcheck source=/dev/null
 source "$tmp/emulator.sh"
 mkdir -p "$tmp"/textfile/{solo,web1,web2}
