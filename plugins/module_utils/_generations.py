@@ -378,13 +378,13 @@ def replace_link(folder, name, text, owner=None):
         _crash_point("link_created", path)
         os.rename(temp, path)
     except OSError as exc:
-        _unlink_quietly(temp)
+        safe_file.unlink_quietly(temp)
         raise GenerationError("Cannot replace {0}: {1}.".format(path, exc.strerror)) from None
     except BaseException:
-        _unlink_quietly(temp)
+        safe_file.unlink_quietly(temp)
         raise
     _crash_point("link_replaced", path)
-    _fsync_folder(folder)
+    safe_file.fsync_folder(folder)
 
 
 def remove_link(folder, name):
@@ -396,7 +396,7 @@ def remove_link(folder, name):
             return False
         raise GenerationError("Cannot remove {0}: {1}.".format(path, exc.strerror)) from None
     _crash_point("link_removed", path)
-    _fsync_folder(folder)
+    safe_file.fsync_folder(folder)
     return True
 
 
@@ -408,7 +408,7 @@ def remove_stale_temp_links(folder):
         return
     for entry in entries:
         if _TEMP_LINK_RE.match(entry.name) and entry.is_symlink():
-            _unlink_quietly(entry.path)
+            safe_file.unlink_quietly(entry.path)
 
 
 def ensure_folder(path, like):
@@ -427,28 +427,8 @@ def ensure_folder(path, like):
         os.chmod(path, stat.S_IMODE(like.st_mode))
     except OSError as exc:
         raise GenerationError("Cannot create the folder {0}: {1}.".format(path, exc.strerror)) from None
-    _fsync_folder(os.path.dirname(path))
+    safe_file.fsync_folder(os.path.dirname(path))
     return True
-
-
-def _fsync_folder(folder):
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
-
-
-def _unlink_quietly(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def _copy_file(module, source, destination):
@@ -640,23 +620,6 @@ def plan_stage(layout, wanted_key=None, key_type=None, size=None, passphrase=Non
     return "keep", layout.staged, None
 
 
-def csr_reasons(existing, private_key, wanted_subject, client_id):
-    """Why the CSR of a staged generation must be made again; empty when it can stay."""
-    if existing is None:
-        return ["there is no CSR yet"]
-    findings = policy.errors(policy.check_csr_pem(existing, client_id=client_id))
-    if findings:
-        return ["the CSR breaks a Wise rule: {0}".format(finding.code) for finding in findings]
-    csr = crypto.load_csr_pem(existing)
-    reasons = []
-    if not crypto.public_keys_equal(csr.public_key(), private_key.public_key()):
-        reasons.append("the CSR is for another key")
-    if csr.subject != wanted_subject:
-        reasons.append("the subject changed from {0} to {1}".format(crypto.name_to_string(csr.subject),
-                                                                    crypto.name_to_string(wanted_subject)))
-    return reasons
-
-
 # ---------------------------------------------------------------- removing
 
 def plan_remove(layout, wanted, older_than_days=0, now=None):
@@ -699,7 +662,7 @@ def remove_generation(layout, generation_id):
             if exc.errno != errno.ENOENT:
                 raise GenerationError("Cannot remove {0}: {1}.".format(entry.path, exc.strerror)) from None
         _crash_point("generation_file_removed", entry.path)
-    _fsync_folder(folder)
+    safe_file.fsync_folder(folder)
     for name in (PREVIOUS, STAGED):
         if layout.raw_pointers[name] == generation_id:
             remove_link(layout.folder, name)
@@ -707,4 +670,4 @@ def remove_generation(layout, generation_id):
         os.rmdir(folder)
     except OSError as exc:
         raise GenerationError("Cannot remove the folder {0}: {1}.".format(folder, exc.strerror)) from None
-    _fsync_folder(layout.path(GENERATIONS))
+    safe_file.fsync_folder(layout.path(GENERATIONS))

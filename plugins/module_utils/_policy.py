@@ -223,6 +223,23 @@ def check_csr(csr, client_id=None):
     return findings
 
 
+def csr_reasons_to_remake(existing, private_key, wanted_subject, client_id):
+    """Why an existing CSR (PEM bytes or None) cannot stay: empty when it is compliant, for this key and with this subject."""
+    if existing is None:
+        return ["there is no CSR yet"]
+    findings = errors(check_csr_pem(existing, client_id=client_id))
+    if findings:
+        return ["the CSR breaks a Wise rule: {0}".format(finding.code) for finding in findings]
+    csr = crypto.load_csr_pem(existing)
+    reasons = []
+    if not crypto.public_keys_equal(csr.public_key(), private_key.public_key()):
+        reasons.append("the CSR is for another key")
+    if csr.subject != wanted_subject:
+        reasons.append("the subject changed from {0} to {1}".format(crypto.name_to_string(csr.subject),
+                                                                    crypto.name_to_string(wanted_subject)))
+    return reasons
+
+
 def _parses_as_der(data):
     try:
         crypto.load_csr_der(data)

@@ -263,12 +263,12 @@ def _write_file_locked(module, path, parent, content, attributes):
         os.rename(temp_path, path)
         _test_crash_point("after_rename", path)
     except OSError as exc:
-        _unlink_quietly(temp_path)
+        unlink_quietly(temp_path)
         raise SafeFileError("Cannot write {0}: {1}.".format(path, exc.strerror)) from None
     except BaseException:
-        _unlink_quietly(temp_path)
+        unlink_quietly(temp_path)
         raise
-    _fsync_folder(parent)
+    fsync_folder(parent)
     _test_crash_point("after_folder_fsync", path)
 
 
@@ -339,7 +339,7 @@ def remove_file(path):
         if exc.errno != errno.ENOENT:
             raise SafeFileError("Cannot remove {0}: {1}.".format(path, exc.strerror)) from None
         return False
-    _fsync_folder(os.path.dirname(os.path.abspath(path)))
+    fsync_folder(os.path.dirname(os.path.abspath(path)))
     return True
 
 
@@ -441,7 +441,7 @@ def _remove_stale_temp_files(parent, name):
         return
     for entry in entries:
         if pattern.match(entry.name) and entry.is_file(follow_symlinks=False):
-            _unlink_quietly(entry.path)
+            unlink_quietly(entry.path)
 
 
 # ---------------------------------------------------------------- test-only crash points
@@ -494,7 +494,8 @@ def _write_all(descriptor, content):
         view = view[written:]
 
 
-def _fsync_folder(folder):
+def fsync_folder(folder):
+    """fsync a folder so that a rename or unlink in it survives a crash; best effort."""
     try:
         descriptor = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -507,7 +508,8 @@ def _fsync_folder(folder):
         os.close(descriptor)
 
 
-def _unlink_quietly(path):
+def unlink_quietly(path):
+    """Remove a file when it is there; a file already gone is fine."""
     try:
         os.unlink(path)
     except OSError:

@@ -169,7 +169,7 @@ def ensure_csr(module, params):
 
     current = safe_file.FileState(params["path"])
     existing = current.read() if current.exists else None
-    reasons = reasons_to_remake(existing, private_key, wanted_subject, params["client_id"])
+    reasons = policy.csr_reasons_to_remake(existing, private_key, wanted_subject, params["client_id"])
     attributes_change = current.exists and current.attributes_differ(wanted_attributes)
     result = dict(changed=bool(reasons) or attributes_change, path=current.path, reasons=reasons)
     before = dict(describe_csr(existing), **safe_file.describe(current)) if current.exists else None
@@ -196,23 +196,6 @@ def ensure_csr(module, params):
     if module._diff:
         result["diff"] = render_diff(before, after, current.path)
     return result
-
-
-def reasons_to_remake(existing, private_key, wanted_subject, client_id):
-    """Why the CSR on disk cannot stay: empty when it is compliant, for this key and with this subject."""
-    if existing is None:
-        return ["there is no CSR yet"]
-    findings = policy.errors(policy.check_csr_pem(existing, client_id=client_id))
-    if findings:
-        return ["the CSR breaks a Wise rule: {0}".format(finding.code) for finding in findings]
-    csr = crypto.load_csr_pem(existing)
-    reasons = []
-    if not crypto.public_keys_equal(csr.public_key(), private_key.public_key()):
-        reasons.append("the CSR is for another key")
-    if csr.subject != wanted_subject:
-        reasons.append("the subject changed from {0} to {1}".format(crypto.name_to_string(csr.subject),
-                                                                    crypto.name_to_string(wanted_subject)))
-    return reasons
 
 
 def describe_csr(pem):

@@ -388,7 +388,7 @@ def stage(module, params, layout):
         csr_path = layout.generation_path(generation_id, generations.CSR)
         csr_state = safe_file.FileState(csr_path)
         existing_csr = csr_state.read() if csr_state.exists else None
-        csr_reasons = generations.csr_reasons(existing_csr, key, wanted_subject, params["client_id"])
+        csr_reasons = policy.csr_reasons_to_remake(existing_csr, key, wanted_subject, params["client_id"])
         metadata = generations.read_metadata(layout.generation_path(generation_id, generations.METADATA))
         certificate_name = metadata.get("certificate_name")
         record = certificate_name is None and params["certificate_name"] is not None
