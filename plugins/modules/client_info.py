@@ -91,10 +91,12 @@ options:
   owner:
     description:
       - Owner the certificate and the bundle must have. Not checked when not given.
+      - The module fails when the host has no such user.
     type: str
   group:
     description:
       - Group the certificate and the bundle must have. Not checked when not given.
+      - The module fails when the host has no such group.
     type: str
 notes:
   - Only the V(bundle) store of M(wise.mtls.ca_trust) is checked here; for the V(system) and V(java) stores run
@@ -273,6 +275,12 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    # An owner or group the host does not know would make the role create the folder and then
+    # fail on the key; refusing here stops the run before anything on the host changes.
+    try:
+        safe_file.FileAttributes(None, params["owner"], params["group"])
+    except safe_file.SafeFileError as exc:
+        module.fail_json(msg="{0} Nothing was changed.".format(exc))
     missing = [name for name in ("cryptography", "requests") if find_spec(name) is None]
     if CRYPTOGRAPHY_IMPORT_ERROR is not None and "cryptography" not in missing:
         missing.insert(0, "cryptography")

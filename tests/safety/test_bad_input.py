@@ -351,16 +351,6 @@ def test_bad_inputs_are_refused_and_change_nothing(ansible, material, tally, sys
 
 # ---------------------------------------------------------------- the client role's variables
 
-# Refused with the right message, but not before a change; the role's owners know (see the figures' notes). Once
-# fixed, the test passes without them; remove the entries then.
-KNOWN_ROLE_FINDINGS = {
-    "role: owner that does not exist": "the folder is created (mode 0755, empty) before ansible.builtin.file fails on "
-                                       "the owner; the role should check that the owner exists first",
-    "role: group that does not exist": "the folder is created (mode 0755, empty) before ansible.builtin.file fails on "
-                                       "the group; the role should check that the group exists first",
-}
-
-
 def role_cases(m, pki):
     """(name, variables changed from a good set (None removes one), expected message, folder to prepare)."""
     other_key_certificate = read_bytes(m["other.pem"]).decode("ascii")
@@ -447,10 +437,4 @@ def test_bad_role_variables_are_refused_and_change_nothing(ansible, material, pk
     tally.add("bad_inputs", len(cases), ok, playbooks=1, failed=len(cases), reported=0)
     assert not problems, "{0} of {1} bad role variables were not refused properly:\n".format(
         len(problems), len(cases)) + "\n".join(problems)
-    known = dict((hosts[index], case[0]) for index, case in enumerate(cases) if case[0] in KNOWN_ROLE_FINDINGS)
-    unexpected = [line for line in differences if not any(os.sep + host + os.sep in line for host in known)]
-    assert not unexpected, "files changed although every role input was bad:\n" + "\n".join(unexpected)
-    if differences:
-        for name in sorted(set(known[host] for host in known for line in differences if os.sep + host + os.sep in line)):
-            tally.note("known finding, left to the client role: {0} - {1}".format(name, KNOWN_ROLE_FINDINGS[name]))
-        pytest.xfail("known findings of the client role: " + "\n".join(differences))
+    assert not differences, "files changed although every role input was bad:\n" + "\n".join(differences)
