@@ -14,6 +14,7 @@ and no file may appear (no temp file, backup, lock file or half-made key).
 from __future__ import annotations
 
 import os
+import pwd
 import re
 
 import pytest
@@ -380,31 +381,24 @@ def role_cases(m, pki):
     ]
 
 
-def test_bad_role_variables_are_refused_and_change_nothing(ansible, material, pki, tally):
-    """The client role's variables, one play per case on a host of its own, failures caught with rescue."""
-    work = os.path.join(material["work"], "..", "role")
-    work = os.path.abspath(work)
-    os.makedirs(os.path.join(work, "handoff"), exist_ok=True)
-    cases = role_cases(material, pki)
-    hosts = ["role-{0:02d}".format(index) for index in range(len(cases))]
-    good = dict(wise_mtls_client_organization="Role Ltd", wise_mtls_client_key_type="ecc", wise_mtls_client_client_id="client-1",
-                wise_mtls_client_install_dependencies=False, wise_mtls_client_handoff_dir=os.path.join(work, "handoff"))
+def run_role_cases(ansible, tally, work, role, cases, variables, name, prepare=None):
+    """Each case in a play of its own, on a host of its own (folder work/<host>), the role's failure caught with rescue.
+
+    cases: (name, variables changed (None removes one), expected message, ...); variables(host, case) gives the
+    host's good set (and may lay out the host's folder); prepare(), when given, runs after that and before the
+    snapshot. Every file under work (the hosts' folders and the hand-off folder) must stay as it was.
+    """
+    hosts = ["{0}-{1:02d}".format(name, index) for index in range(len(cases))]
     plays = []
     for host, case in zip(hosts, cases):
-        root = os.path.join(work, host)
-        os.makedirs(root, exist_ok=True)
-        if len(case) > 3:  # a host that already holds its key (folder and key as the role makes them)
-            os.makedirs(os.path.join(root, "sandbox"), mode=0o700, exist_ok=True)
-            write_file(os.path.join(root, "sandbox", "client.key"), key_pem(material["client_key_object"]), 0o600)
-        variables = dict(good, wise_mtls_client_root=root)
+        role_vars = variables(host, case)
         for key, value in case[1].items():
             if value is None:
-                variables.pop(key, None)
+                role_vars.pop(key, None)
             else:
-                variables[key] = value
+                role_vars[key] = value
         plays.append({"name": case[0], "hosts": host, "gather_facts": False, "tasks": [{
-            "block": [{"name": "Run the client role", "ansible.builtin.include_role": {"name": "wise.mtls.client"},
-                       "vars": variables}],
+            "block": [{"name": "Run the role", "ansible.builtin.include_role": {"name": role}, "vars": role_vars}],
             "rescue": [{"name": "Keep the failure", "ansible.builtin.set_fact": {"wise_safety_failure": "{{ ansible_failed_result }}"}}],
         }]})
 
@@ -414,9 +408,11 @@ def test_bad_role_variables_are_refused_and_change_nothing(ansible, material, pk
         return plays + [{"name": "Record the failures", "hosts": "localhost", "gather_facts": False, "tasks": [
             {"name": "Record", "ansible.builtin.copy": {"dest": results_path, "content": content, "mode": "0600"}}]}]
 
-    inventory = ansible.write_inventory("role-bad-input", hosts + ["localhost"])
+    if prepare is not None:
+        prepare()
+    inventory = ansible.write_inventory(name + "-bad-input", hosts + ["localhost"])
     before = snapshot(work)
-    run = ansible.run(plays=playbook, inventory=inventory, name="bad-role-variables")
+    run = ansible.run(plays=playbook, inventory=inventory, name=name + "-bad-variables")
     after = snapshot(work)
     assert run.rc == 0, run.describe()
     problems = []
@@ -432,9 +428,112 @@ def test_bad_role_variables_are_refused_and_change_nothing(ansible, material, pk
                         (line.split(" ")[1] for line in differences) if path.startswith(work + os.sep))
     ok = len([host for host, case in zip(hosts, cases)
               if host not in changed_hosts and not any(problem.startswith(case[0] + ":") for problem in problems)])
-    if "handoff" in changed_hosts:
+    if changed_hosts - set(hosts):  # the hand-off folder, or anything else all hosts share
         ok = 0
     tally.add("bad_inputs", len(cases), ok, playbooks=1, failed=len(cases), reported=0)
-    assert not problems, "{0} of {1} bad role variables were not refused properly:\n".format(
-        len(problems), len(cases)) + "\n".join(problems)
-    assert not differences, "files changed although every role input was bad:\n" + "\n".join(differences)
+    assert not problems, "{0} of {1} bad {2} variables were not refused properly:\n".format(
+        len(problems), len(cases), role) + "\n".join(problems)
+    assert not differences, "files changed although every {0} input was bad:\n".format(role) + "\n".join(differences)
+
+
+def test_bad_role_variables_are_refused_and_change_nothing(ansible, material, pki, tally):
+    """The client role's variables, one play per case on a host of its own, failures caught with rescue."""
+    work = os.path.abspath(os.path.join(material["work"], "..", "role"))
+    os.makedirs(os.path.join(work, "handoff"), exist_ok=True)
+    good = dict(wise_mtls_client_organization="Role Ltd", wise_mtls_client_key_type="ecc", wise_mtls_client_client_id="client-1",
+                wise_mtls_client_install_dependencies=False, wise_mtls_client_handoff_dir=os.path.join(work, "handoff"))
+
+    def variables(host, case):
+        root = os.path.join(work, host)
+        os.makedirs(root, exist_ok=True)
+        if len(case) > 3:  # a host that already holds its key (folder and key as the role makes them)
+            os.makedirs(os.path.join(root, "sandbox"), mode=0o700, exist_ok=True)
+            write_file(os.path.join(root, "sandbox", "client.key"), key_pem(material["client_key_object"]), 0o600)
+        return dict(good, wise_mtls_client_root=root)
+
+    run_role_cases(ansible, tally, work, "wise.mtls.client", role_cases(material, pki), variables, "role")
+
+
+# ---------------------------------------------------------------- the rotate role's variables
+
+STAGED_ID = "20260101-000000"
+
+
+def rotate_cases(m, pki):
+    """(name, variables changed from a good set (None removes one), expected message, what the host holds).
+
+    What the host holds: "live" (a live key and certificate, as the client role leaves them), "none" (an empty
+    environment folder), "staged" (a staged generation beside the live pair, its certificate in the hand-off folder)
+    or "previous" (rotated once: the previous generation kept).
+    """
+    other_key_certificate = read_bytes(m["other.pem"]).decode("ascii")
+    return [
+        ("rotate: unknown phase", dict(wise_mtls_rotate_phase="renew"), r"wise_mtls_rotate_phase.*stage, activate, cleanup", "live"),
+        ("rotate: no phase", dict(wise_mtls_rotate_phase=None), r"wise_mtls_rotate_phase", "live"),
+        ("rotate: unknown environment", dict(wise_mtls_client_environment="staging"),
+         r"wise_mtls_client_environment.*(sandbox|production)", "live"),
+        ("rotate: relative root folder", dict(wise_mtls_client_root="relative/wise-mtls"), r"wise_mtls_client_root.*absolute", "live"),
+        ("rotate: key group named ..", dict(wise_mtls_client_key_group=".."), r"key group|wise_mtls_client_key_group", "live"),
+        ("rotate stage: renewal days not a number", dict(wise_mtls_rotate_renew_before_days="soon"),
+         r"wise_mtls_rotate_renew_before_days.*int", "live"),
+        ("rotate stage: organisation missing", dict(wise_mtls_client_organization=None), r"wise_mtls_client_organization is empty",
+         "live"),
+        ("rotate stage: no live pair", dict(), r"holds no live key and certificate", "none"),
+        ("rotate stage: key type dsa", dict(wise_mtls_client_key_type="dsa"), r"wise_mtls_client_key_type.*(rsa|ecc)", "live"),
+        ("rotate stage: RSA 1024", dict(wise_mtls_client_key_type="rsa", wise_mtls_client_key_size=1024),
+         r"RSA 1024 bits is not accepted", "live"),
+        ("rotate stage: country of three letters", dict(wise_mtls_client_country="EUR"), r"Country 'EUR' is not two letters", "live"),
+        ("rotate stage: owner that does not exist", dict(wise_mtls_client_owner="no-such-user-x"), r"no-such-user-x", "live"),
+        ("rotate activate: certificate for another key",
+         dict(wise_mtls_rotate_phase="activate", wise_mtls_rotate_certificate=other_key_certificate),
+         r"certificate is for another key", "staged"),
+        ("rotate activate: certificate is not PEM", dict(wise_mtls_rotate_phase="activate", wise_mtls_rotate_certificate="paste here"),
+         r"holds no PEM block", "staged"),
+        ("rotate activate: no credentials with pre-flight on",
+         dict(wise_mtls_rotate_phase="activate", wise_mtls_client_client_secret=None), r"need credentials.*wise_mtls_client_client_secret", "staged"),
+        ("rotate cleanup: age not a number", dict(wise_mtls_rotate_phase="cleanup", wise_mtls_rotate_cleanup_after_days="a week"),
+         r"wise_mtls_rotate_cleanup_after_days.*int", "previous"),
+        ("rotate cleanup: negative age", dict(wise_mtls_rotate_phase="cleanup", wise_mtls_rotate_cleanup_after_days=-7),
+         r"wise_mtls_rotate_cleanup_after_days", "previous"),
+    ]
+
+
+def test_bad_rotate_variables_are_refused_and_change_nothing(ansible, material, pki, tally):
+    """The rotate role's variables and states it must refuse, each phase on onboarded hosts (one play per case)."""
+    work = os.path.abspath(os.path.join(material["work"], "..", "rotate"))
+    handoff = os.path.join(work, "handoff")
+    os.makedirs(handoff, exist_ok=True)
+    good = dict(wise_mtls_rotate_phase="stage", wise_mtls_rotate_due_only=False, wise_mtls_client_organization="Rotate Ltd",
+                wise_mtls_client_key_type="ecc", wise_mtls_client_client_id="client-1",
+                wise_mtls_client_client_secret=random_secret("rotate-secret-"), wise_mtls_client_base_url="https://127.0.0.1:9",
+                wise_mtls_client_owner=pwd.getpwuid(os.getuid()).pw_name, wise_mtls_client_handoff_dir=handoff)
+    setup = []
+
+    def variables(host, case):
+        folder = os.path.join(work, host, "sandbox")
+        os.makedirs(folder, mode=0o700)
+        if case[3] != "none":  # the live pair, as the client role leaves it
+            key = ec.generate_private_key(ec.SECP256R1())
+            write_file(os.path.join(folder, "client.key"), key_pem(key), 0o600)
+            write_file(os.path.join(folder, "client.pem"), pki.issue(key, "client-1"))
+        if case[3] in ("staged", "previous"):  # a generation staged with a key of ours, so its certificate is known
+            key = ec.generate_private_key(ec.SECP256R1())
+            certificate = pki.issue(key, "client-1").decode("ascii")
+            setup.append(task("wise.mtls.generation", dict(path=folder, state="staged", generation=STAGED_ID, organization="Rotate Ltd",
+                                                           client_id="client-1", private_key_content=key_pem(key).decode("ascii"))))
+            if case[3] == "staged":
+                unit = os.path.join(handoff, "sandbox", host, "rotation", STAGED_ID)
+                os.makedirs(unit)
+                write_file(os.path.join(unit, "client.pem"), certificate)
+            else:
+                setup.append(task("wise.mtls.certificate", dict(path=os.path.join(folder, "generations", STAGED_ID, "client.pem"),
+                                                                content=certificate, private_key_path=os.path.join(
+                                                                    folder, "generations", STAGED_ID, "client.key"))))
+                setup.append(task("wise.mtls.generation", dict(path=folder, state="live", generation=STAGED_ID)))
+        return dict(good, wise_mtls_client_root=os.path.join(work, host))
+
+    def prepare():
+        run = ansible.run(setup, name="rotate-bad-input-setup", record=False)
+        assert run.rc == 0, run.describe()
+
+    run_role_cases(ansible, tally, work, "wise.mtls.rotate", rotate_cases(material, pki), variables, "rotate", prepare)

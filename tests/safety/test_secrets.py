@@ -24,7 +24,9 @@ nothing at all may remain there.
 from __future__ import annotations
 
 import collections
+import glob
 import os
+import pwd
 import stat
 
 import pytest
@@ -39,6 +41,7 @@ from ansible_collections.wise.mtls.tests.safety.safety_helpers import (
     random_secret,
     read_bytes,
     task,
+    write_file,
 )
 
 VERBOSITY = 4
@@ -345,10 +348,20 @@ def test_no_secret_leaks_from_the_client_role(ansible, wise, tmp_path, tally):
         scanner.add_text(kind, s[kind])
     scanner.add_basic_auth("client_secret", wise.client_id, s["client_secret"])
     for number, token in enumerate(wise.issued_tokens):
-        scanner.add_text("access token {0}".format(number + 1), token)
+        scanner.add_text("fetched access token {0}".format(number + 1), token)
     scanner.add_private_key("the key group's key", key)
+    assert scanner.scan(key) and len(wise.issued_tokens) >= 1, "the scan would not have seen the secrets"
     holders = set(os.path.join(folder, name) for folder in folders for name in ("client.key", "client-combined.pem"))
+    scan_role_runs(tally, scanner, runs, work, holders, {"the key group's key"}, "client role with ANSIBLE_KEEP_REMOTE_FILES=1: "
+                   "the role refuses to copy a key group's key (it would stay in a kept module file)")
 
+
+def scan_role_runs(tally, scanner, runs, work, holders, key_kinds, note):
+    """Search the runs' output, every file under work but the holders (where a key belongs) and Ansible's temp folders.
+
+    No secret anywhere; in the temp folders (runs with keep_remote_files) only module payloads holding their own secret
+    arguments, in folders only their owner can enter - never key material (key_kinds) or a token a module fetched.
+    """
     artifacts, temp_hits, leaks = [], [], []
     for run in runs:
         artifacts.append((run.playbook_path + " stdout", run.stdout.encode("utf-8")))
@@ -366,22 +379,101 @@ def test_no_secret_leaks_from_the_client_role(ansible, wise, tmp_path, tally):
     tally.add("secret_scans", (len(artifacts) + len(temp_files)) * scanner.count,
               (len(artifacts) + len(temp_files) - len(leaks)) * scanner.count, hits=len(leaks),
               artifacts=len(artifacts) + len(temp_files), bytes=sum(len(data) for _name, data in artifacts),
-              secrets=scanner.count, private_keys=1)
+              secrets=scanner.count, private_keys=len(key_kinds))
     assert not leaks, "secrets leaked:\n" + "\n".join(leaks)
-    assert scanner.scan(key) and len(wise.issued_tokens) >= 1, "the scan would not have seen the secrets"
-    left = [path for run, path in temp_files if run is runs[1]]
-    assert not left, "Ansible left files in its temp folders without keep_remote_files: {0}".format(left)
     problems = []
     for run, path, hits in temp_hits:
         kinds = sorted(set(kind for kind, _form in hits))
         if not os.path.basename(path).startswith("AnsiballZ_"):
             problems.append("{0} is not a module payload but holds {1}".format(path, kinds))
-        if "the key group's key" in kinds or any(kind.startswith("access token") for kind in kinds):
-            problems.append("{0} holds the shared key or a fetched token: {1}".format(path, kinds))
+        if set(kinds) & key_kinds or any(kind.startswith("fetched access token") for kind in kinds):
+            problems.append("{0} holds key material or a fetched token: {1}".format(path, kinds))
         if other_readable(path, run.temp_root):
             problems.append("{0} is readable by others: {1}".format(path, kinds))
-    tally.note("client role with ANSIBLE_KEEP_REMOTE_FILES=1: the role refuses to copy a key group's key (it would stay "
-               "in a kept module file); payloads holding their own secret arguments: " + ", ".join(sorted(set(
-                   "{0} ({1})".format(os.path.basename(path), ", ".join(sorted(set(kind for kind, _form in hits))))
-                   for _run, path, hits in temp_hits))))
+    tally.note(note + "; payloads holding their own secret arguments: " + ", ".join(sorted(set(
+        "{0} ({1})".format(os.path.basename(path), ", ".join(sorted(set(kind for kind, _form in hits))))
+        for _run, path, hits in temp_hits))))
     assert not problems, "\n".join(problems)
+
+
+# ---------------------------------------------------------------- the rotate role
+
+ROTATE_HOSTS = ("pay-1", "pay-2")  # one key group: the new key is made on pay-1 and copied to pay-2
+
+
+def rotate_play(phase, variables):
+    return {"name": "wise.mtls.rotate " + phase, "hosts": ":".join(ROTATE_HOSTS), "gather_facts": False, "tasks": [
+        {"name": "Run the rotate role", "ansible.builtin.include_role": {"name": "wise.mtls.rotate"},
+         "vars": dict(variables, wise_mtls_rotate_phase=phase)}]}
+
+
+def test_no_secret_leaks_from_the_rotate_role(ansible, wise, access_token, tmp_path, tmp_path_factory, tally):
+    """The rotation of a key group of two onboarded hosts at -vvvv --diff: stage, Developer Hub, activate, cleanup.
+
+    pay-1 calls the playground with the client ID and secret (verify fetches its tokens), pay-2 with an access token.
+    With keep_remote_files on, except for the stage run that copies the group's new key, which the role refuses
+    with keep_remote_files on; that run's temp folders must end empty.
+    """
+    work = str(tmp_path)
+    handoff = os.path.join(work, "handoff")
+    old = wise.hub.issue_client_certificate("payments-onboarded", client_id=wise.client_id,
+                                            out_dir=str(tmp_path_factory.mktemp("rotate-onboarded")))
+    old_key = read_bytes(old.key_path)
+    folders = dict((host, os.path.join(work, "hosts", host, "sandbox")) for host in ROTATE_HOSTS)
+    for folder in folders.values():  # onboarded as the client role leaves a host
+        os.makedirs(folder, mode=0o700)
+        write_file(os.path.join(folder, "client.key"), old_key, 0o600)
+        write_file(os.path.join(folder, "client.pem"), read_bytes(old.cert_path))
+        write_file(os.path.join(folder, "wise-ca.pem"), read_bytes(wise.ca_path))
+    s = dict(client_secret=wise.client_secret, access_token=access_token, pkcs12_password=random_secret("rotate-p12-"))
+    variables = dict(
+        wise_mtls_client_organization="Rotate Safety Ltd", wise_mtls_client_client_id=wise.client_id,
+        wise_mtls_client_key_group="payments", wise_mtls_client_key_type="ecc", wise_mtls_rotate_due_only=False,
+        wise_mtls_client_owner=pwd.getpwuid(os.getuid()).pw_name, wise_mtls_client_root=os.path.join(work, "hosts", "{{ inventory_hostname }}"),
+        wise_mtls_client_handoff_dir=handoff, wise_mtls_client_base_url=wise.base_url,
+        wise_mtls_client_pkcs12=True, wise_mtls_client_pkcs12_password=s["pkcs12_password"], wise_mtls_client_combined_pem=True,
+    )
+    inventory = ansible.write_inventory("rotate-secrets", ROTATE_HOSTS + ("localhost",), host_vars={
+        "pay-1": dict(wise_mtls_client_client_secret=s["client_secret"]),
+        "pay-2": dict(wise_mtls_client_access_token=s["access_token"])})
+    options = dict(verbosity=VERBOSITY, diff=True, keep_remote_files=True, inventory=inventory)
+
+    def rotate(phase, name, **changes):
+        runs.append(ansible.run(plays=lambda _results: [rotate_play(phase, variables)], name=name, **dict(options, **changes)))
+        return runs[-1]
+
+    runs = []
+    # Without pipelining (keep_remote_files turns it off) the new key would sit in a kept module file on pay-2: the
+    # role refuses to copy it. The key is then copied by a run without keep_remote_files.
+    run = rotate("stage", "rotate-stage")
+    assert run.rc != 0 and "keep_remote_files" in run.stdout and "Nothing was copied" in run.stdout, run.describe()
+    assert not os.path.exists(os.path.join(folders["pay-2"], "generations")), "pay-2 staged although the copy was refused"
+    run = rotate("stage", "rotate-stage-again", keep_remote_files=False)
+    assert run.rc == 0, run.describe()
+    csrs = glob.glob(os.path.join(handoff, "sandbox", "payments", "rotation", "*", "client.csr"))
+    assert len(csrs) == 1, csrs
+    certificate = wise.sign(read_bytes(csrs[0]), "rotate-" + random_secret("")[:10])
+    write_file(os.path.join(os.path.dirname(csrs[0]), "client.pem"), certificate)
+    run = rotate("activate", "rotate-activate")
+    assert run.rc == 0 and "Playground: HTTP 200" in run.stdout, run.describe()
+    run = rotate("cleanup", "rotate-cleanup")
+    assert run.rc == 0 and "Revoke in Wise Developer Hub" in run.stdout, run.describe()
+
+    new_key = read_bytes(os.path.join(folders["pay-1"], "client.key"))
+    for folder in folders.values():
+        assert read_bytes(os.path.join(folder, "client.key")) == new_key != old_key, "not both hosts switched to the new key"
+        assert len(os.listdir(os.path.join(folder, "generations"))) == 1, "the cleanup kept the previous generation"
+    scanner = SecretScanner()
+    for kind in ("client_secret", "access_token", "pkcs12_password"):
+        scanner.add_text(kind, s[kind])
+    scanner.add_basic_auth("client_secret", wise.client_id, s["client_secret"])
+    fetched = [token for token in wise.issued_tokens if token != s["access_token"]]
+    for number, token in enumerate(fetched):
+        scanner.add_text("fetched access token {0}".format(number + 1), token)
+    scanner.add_private_key("the onboarded key", old_key)
+    scanner.add_private_key("the rotated key", new_key)
+    assert fetched and scanner.scan(old_key) and scanner.scan(new_key), "the scan would not have seen the secrets"
+    holders = set(path for path in files_under(work) if os.path.basename(path) in ("client.key", "client-combined.pem"))
+    scan_role_runs(tally, scanner, runs, work, holders, {"the onboarded key", "the rotated key"},
+                   "rotate role with ANSIBLE_KEEP_REMOTE_FILES=1: the role refuses to copy a key group's new key "
+                   "(it would stay in a kept module file)")
