@@ -73,7 +73,7 @@ options:
   older_than_days:
     description:
       - With O(state=absent), remove nothing until the live generation has been live for at least this many days
-        (the time of the last switch). V(0) removes at once.
+        (the time of the last switch). V(0) removes at once; a negative number is refused.
     type: int
     default: 0
   type:
@@ -495,6 +495,9 @@ def make_live(module, params, layout):
 
 def remove(module, params, layout):
     wanted = params["generation"] or "inactive"
+    if params["older_than_days"] < 0:
+        module.fail_json(msg="older_than_days is {0}; it counts days since the last switch, so give 0 (remove at once) "
+                             "or more. Nothing was changed.".format(params["older_than_days"]))
     candidates, since = generations.plan_remove(layout, wanted, params["older_than_days"])
     removed = [generations.describe(layout, generation_id, params["private_key_passphrase"])
                for generation_id in candidates]

@@ -311,6 +311,15 @@ def test_nothing_to_switch_to(run_module, host, unchanged):
 
 # ---------------------------------------------------------------- removing
 
+def test_a_negative_age_is_refused_before_anything_is_removed(run_module, host, unchanged):
+    generation_id = staged(run_module, host)
+    host.sign_staged(generation_id)
+    activate(run_module, host)
+    with unchanged(host.folder):
+        result = run_module(generation, dict(path=host.path, state="absent", generation="previous", older_than_days=-7))
+    assert result["rc"] == 1 and "older_than_days is -7" in result["msg"] and "Nothing was changed" in result["msg"]
+
+
 def test_cleanup_removes_the_previous_generation_and_names_its_certificate(run_module, host):
     generation_id = staged(run_module, host)
     host.sign_staged(generation_id)
