@@ -222,10 +222,14 @@ def test_symlinked_certificate_is_left_to_the_module(host, tmp_path):
     agrees_with_modules(host, result)
 
 
-def test_unknown_owner_is_left_to_the_module(host):
+def test_unknown_owner_or_group_is_refused(host, run_module):
+    # The client role runs client_info first: refusing here stops it before it creates any folder.
     host.install()
-    result = host.info(owner="no-such-user-wise-mtls")
-    assert result["certificate"]["in_place"] is False and result["ca"]["in_place"] is False
+    for extra in (dict(owner="no-such-user-wise-mtls"), dict(group="no-such-group-wise-mtls")):
+        result = run_module(client_info, dict(directory=str(host.folder), private_key_path=host.key_path,
+                                              certificate_path=host.cert_path, **extra))
+        assert result["failed"] and "does not exist on this host" in result["msg"]
+        assert result["msg"].endswith("Nothing was changed.")
 
 
 def test_never_returns_key_material(host, run_module, capsys):
