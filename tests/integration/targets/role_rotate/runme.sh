@@ -112,6 +112,12 @@ pass "stage: new keys and CSRs beside untouched live files; the to-do and the li
 # --- activate ------------------------------------------------------------------------
 sign_waiting
 before=$(snapshot)
+for bad in "-e wise_mtls_rotate_batch=0" "-e wise_mtls_rotate_batch=many" "-e wise_mtls_rotate_max_fail_percentage=150"; do
+    # shellcheck disable=SC2086 # "-e name=value", split on purpose
+    if run rotate -e wise_mtls_rotate_phase=activate $bad; then fail "activate $bad: the run succeeded"; fi
+    grep -qF 'The batch is a number of hosts (1 or more) or a' "$log" || fail "activate $bad: no message on the batch"
+done
+[[ $(snapshot) == "$before" ]] || fail "activate with a bad batch or failure percentage changed files"
 rotate activate --check -e wise_mtls_rotate_batch=1
 [[ $(snapshot) == "$before" ]] || fail "activate --check changed files"
 grep -qF 'would be live (check mode)' "$log" || fail "activate --check: no plan reported"
@@ -126,7 +132,7 @@ rotate activate
 nothing_changed "activate, run again"
 run_ok install
 nothing_changed "the client role after the rotation"
-pass "activate: check mode, canary and batches, new pairs, post-flight; idempotent; the client role changes nothing"
+pass "activate: bad batch and failure percentage refused; check mode, canary and batches, new pairs, post-flight; idempotent; the client role changes nothing"
 
 run_ok status
 json "all(not row['needs_renewal'] and row['generation'] != 'flat' and row['previous'] for row in rows)" ||
