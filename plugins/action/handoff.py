@@ -55,18 +55,6 @@ def missing_folders(folder):
     return list(reversed(missing))
 
 
-def make_folders(folders, mode):
-    """Make each folder with exactly mode, whatever the umask."""
-    for folder in folders:
-        try:
-            os.mkdir(folder, 0o700)
-            os.chmod(folder, mode)
-        except OSError as exc:
-            if exc.errno == errno.EEXIST and os.path.isdir(folder):
-                continue  # made at the same moment by another host's task
-            raise safe_file.SafeFileError("Cannot create the folder {0}: {1}.".format(folder, exc.strerror)) from None
-
-
 def hand_off(dest, content, mode="0644", directory_mode="0755", check_mode=False):
     """Ensure dest holds content with mode; returns (changed, folders made, diffs). Raises SafeFileError."""
     dest = os.path.abspath(dest)
@@ -87,7 +75,8 @@ def hand_off(dest, content, mode="0644", directory_mode="0755", check_mode=False
                           after=dict(path=dest, mode=_octal(wanted.mode))))
     changed = bool(diffs)
     if changed and not check_mode:
-        make_folders(folders, folder_mode)
+        for folder in folders:  # one made at the same moment by another host's task is fine
+            safe_file.make_folder(folder, safe_file.FileAttributes(folder_mode))
         with safe_file.locked(dest):
             if safe_file.FileState(dest).read() != data:
                 safe_file.write_file(None, dest, data, wanted)

@@ -422,13 +422,11 @@ def ensure_folder(path, like):
             raise GenerationError("{0} exists but is not a folder. Nothing was switched. Move it away.".format(path))
         return False
     try:
-        os.mkdir(path, 0o700)
-        os.chown(path, like.st_uid, like.st_gid)
-        os.chmod(path, stat.S_IMODE(like.st_mode))
-    except OSError as exc:
-        raise GenerationError("Cannot create the folder {0}: {1}.".format(path, exc.strerror)) from None
+        made = safe_file.make_folder(path, safe_file.FileAttributes.like(like))
+    except safe_file.SafeFileError as exc:
+        raise GenerationError(str(exc)) from None
     safe_file.fsync_folder(os.path.dirname(path))
-    return True
+    return made
 
 
 def _copy_file(module, source, destination):

@@ -120,6 +120,13 @@ class FileAttributes(object):
         self.uid = _resolve(owner, pwd.getpwnam, "pw_uid", "owner")
         self.gid = _resolve(group, grp.getgrnam, "gr_gid", "group")
 
+    @classmethod
+    def like(cls, info):
+        """The owner, group and mode of an existing file or folder (an os.stat result)."""
+        attributes = cls()
+        attributes.mode, attributes.uid, attributes.gid = stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid
+        return attributes
+
 
 def parse_mode(mode):
     """Accept 0600, '0600' or '600' (octal); refuse symbolic modes with a clear message."""
@@ -492,6 +499,42 @@ def _write_all(descriptor, content):
     while view:
         written = os.write(descriptor, view)
         view = view[written:]
+
+
+def make_folder(path, attributes):
+    """Make the folder path with attributes' owner, group and mode; True when this call made it.
+
+    It is 0700 until they are set, whatever the umask. A folder that appears at the same moment
+    (another host's task making the same parent, a second run) is not an error: False, left as
+    it is, for the caller to look after like any existing folder.
+    """
+    try:
+        os.mkdir(path, 0o700)
+    except OSError as exc:
+        if exc.errno == errno.EEXIST and os.path.isdir(path):
+            return False
+        raise SafeFileError("Cannot create the folder {0}: {1}.".format(path, exc.strerror)) from None
+    set_folder_attributes(path, os.stat(path), attributes)
+    return True
+
+
+def set_folder_attributes(path, info, attributes):
+    """Give an existing folder (info: its os.stat) attributes' owner, group and mode; True when changed."""
+    mode = stat.S_IMODE(info.st_mode)
+    new_owner = ((attributes.uid is not None and info.st_uid != attributes.uid)
+                 or (attributes.gid is not None and info.st_gid != attributes.gid))
+    new_mode = attributes.mode is not None and mode != attributes.mode
+    try:
+        if new_owner:
+            if new_mode:
+                os.chmod(path, mode & attributes.mode)  # as apply_attributes: narrow first
+            os.chown(path, -1 if attributes.uid is None else attributes.uid,
+                     -1 if attributes.gid is None else attributes.gid)
+        if new_mode:
+            os.chmod(path, attributes.mode)
+    except OSError as exc:
+        raise SafeFileError("Cannot set owner, group or mode of {0}: {1}.".format(path, exc.strerror)) from None
+    return new_owner or new_mode
 
 
 def fsync_folder(folder):

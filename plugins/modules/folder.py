@@ -150,31 +150,6 @@ def _name(lookup, number, field):
         return str(number)
 
 
-def _apply(path, info, wanted):
-    """Give an existing folder wanted's owner, group and mode (narrowing the mode first); True when changed."""
-    mode = stat.S_IMODE(info.st_mode)
-    new_owner = (wanted.uid is not None and info.st_uid != wanted.uid) or (wanted.gid is not None and info.st_gid != wanted.gid)
-    new_mode = wanted.mode is not None and mode != wanted.mode
-    try:
-        if new_owner:
-            if new_mode:
-                os.chmod(path, mode & wanted.mode)  # nobody new gets, even for an instant, what the old mode granted
-            os.chown(path, -1 if wanted.uid is None else wanted.uid, -1 if wanted.gid is None else wanted.gid)
-        if new_mode:
-            os.chmod(path, wanted.mode)
-    except OSError as exc:
-        raise safe_file.SafeFileError("Cannot set owner, group or mode of {0}: {1}.".format(path, exc.strerror)) from None
-    return new_owner or new_mode
-
-
-def _make(path, wanted):
-    try:
-        os.mkdir(path, 0o700)  # no wider than 0700 until owner, group and mode are set
-    except OSError as exc:
-        raise safe_file.SafeFileError("Cannot create the folder {0}: {1}.".format(path, exc.strerror)) from None
-    _apply(path, os.stat(path), wanted)
-
-
 def ensure_folder(module, params):
     path = os.path.abspath(params["path"])
     wanted = safe_file.FileAttributes(params["mode"], params["owner"], params["group"])
@@ -205,10 +180,10 @@ def ensure_folder(module, params):
             after[folder] = _describe(info, attributes)
     if not module.check_mode:
         for folder, info, attributes in plan:
-            if info is None:
-                _make(folder, attributes)
-            else:
-                _apply(folder, info, attributes)
+            # A folder made at the same moment by another host's task (a shared root) is looked after
+            # like one that was there.
+            if info is not None or not safe_file.make_folder(folder, attributes):
+                safe_file.set_folder_attributes(folder, os.stat(folder) if info is None else info, attributes)
         if created:
             safe_file.fsync_folder(os.path.dirname(created[0]))
     result = dict(changed=bool(before), path=path, folders_created=created)

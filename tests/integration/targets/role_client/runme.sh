@@ -20,6 +20,10 @@ fail() {
     printf 'FAILED: %s\n' "$*" >&2
     printf -- '--- output of the last run ---\n' >&2
     cat "$log" >&2
+    # Last, where a long log cut in the middle still shows it: the lines that say what failed.
+    printf -- '--- what failed in the last run ---\n' >&2
+    grep -n -A12 -E '^(fatal|failed):|FAILED!|ERROR!|Traceback|^\[ERROR\]' "$log" | tail -n 80 >&2 || true
+    printf 'FAILED: %s\n' "$*" >&2
     exit 1
 }
 

@@ -101,3 +101,19 @@ def test_owner_and_group_of_the_folder_only(run_module, shared_tmp_path):
     root = os.stat(os.path.dirname(path))
     assert (root.st_uid, root.st_gid, stat.S_IMODE(root.st_mode)) == (0, 0, 0o755)
     assert results[0]["diff"]["after"][path]["owner"] == "daemon"
+
+
+def test_a_folder_made_at_the_same_moment_by_another_run_is_fine(run_module, tmp_path, monkeypatch, umask_000):
+    # Hosts sharing a root (local hosts, or one machine in several inventories) make it at the same time:
+    # here another run makes it (0700, its mode before its chmod) between this run's look and its mkdir.
+    root, real_mkdir = tmp_path / "root", os.mkdir
+
+    def mkdir_after_the_other_run(path, mode=0o777):
+        if str(path) == str(root) and not root.exists():
+            real_mkdir(path, 0o700)
+        real_mkdir(path, mode)
+
+    monkeypatch.setattr(os, "mkdir", mkdir_after_the_other_run)
+    result = run_module(folder, dict(path=str(root / "web3"), parent_mode="0755"))
+    assert not result.get("failed"), result.get("msg")
+    assert mode_of(root) == 0o755 and mode_of(root / "web3") == 0o700
