@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) wise.mtls contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -116,7 +115,7 @@ def main(argv):
         return 1
     with open(argv[2], encoding="utf-8") as handle:
         text = handle.read()
-    pattern = re.compile(re.escape(START.split(":")[0]) + r".*?" + re.escape(END), re.S)
+    pattern = re.compile(re.escape(START.split(":", maxsplit=1)[0]) + r".*?" + re.escape(END), re.S)
     if not pattern.search(text):
         print("report.py: {0} has no results markers ({1} ... {2}).".format(argv[2], START, END), file=sys.stderr)
         return 1

@@ -4,7 +4,8 @@
 # a key of its own, two sharing a key through a key group - and the Wise emulator on loopback
 # as Wise and Developer Hub:
 #
-#  - onboarding with the client role and 10-day certificates; status flags all three;
+#  - onboarding with the client role and 10-day certificates; status flags all three, and
+#    refuses a relative root folder without changing anything;
 #  - stage: new keys and CSRs beside the live pairs (untouched), the to-do, the warning past
 #    Wise's 10 active certificates; a second run changes nothing;
 #  - activate: check mode changes nothing; then canary and batches switch every host to a new
@@ -97,6 +98,11 @@ run_ok status
 json "len(rows) == 3 and all(row['needs_renewal'] and row['generation'] == 'flat' and row['days_remaining'] <= 10 for row in rows)" ||
     fail "status: the 10-day certificates are not all flagged for renewal"
 pass "status flags the 10-day certificates"
+before=$(snapshot)
+! run status -e wise_mtls_client_root=relative/wise-mtls || fail "status: a relative root folder was not refused"
+grep -q "wise_mtls_client_root must be an absolute path" "$log" || fail "status: the refusal does not name the root folder"
+[[ $(snapshot) == "$before" ]] || fail "status: files changed although the root folder was refused"
+pass "status refuses a relative root folder and changes nothing"
 
 # --- stage ---------------------------------------------------------------------------
 before=$(cd "$tmp" && find hosts -maxdepth 3 -name 'client.*' -type f -exec sha256sum {} + | sort)
