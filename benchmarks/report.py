@@ -91,9 +91,8 @@ def render(results):
         "",
         "The machine: {0} cores ({1}), {2} GiB memory, {3}; Python {4} (controller) and {5} (hosts), "
         "ansible-core {6}, community.crypto {7} (from the `ansible` package), cryptography {8}, requests {9}. "
-        "Load average at the end of the run: {10}. The machine is shared with other work, so absolute times "
-        "wobble from round to round; the ratios, taken within the same rounds, and the CPU seconds carry over "
-        "better.".format(
+        "Load average at the end of the run: {10}. Absolute times move with the machine's load from round to "
+        "round; the ratios, taken within the same rounds, and the CPU seconds carry over better.".format(
             machine["cores"], machine["cpu"], machine["memory_gib"], machine["os"], machine["python_controller"],
             machine["python_hosts"], machine["ansible_core"], machine["community_crypto"], machine["cryptography"],
             machine["requests"], " / ".join(str(value) for value in load) or "not known"),
@@ -115,6 +114,7 @@ def main(argv):
         return 1
     with open(argv[2], encoding="utf-8") as handle:
         text = handle.read()
+    # Up to the start marker's colon only, so that a block written under older marker wording is replaced too.
     pattern = re.compile(re.escape(START.split(":", maxsplit=1)[0]) + r".*?" + re.escape(END), re.S)
     if not pattern.search(text):
         print("report.py: {0} has no results markers ({1} ... {2}).".format(argv[2], START, END), file=sys.stderr)
