@@ -79,8 +79,29 @@ options:
         group); others get nothing. Modes that grant more are refused.
     type: raw
     default: '0600'
+  folder:
+    description:
+      - Also ensure the key's folder in the same call, as M(wise.mtls.folder) does with O(owner), O(group) and these
+        options - one module call fewer on a new host. It is made when missing, and given this owner, group and mode
+        when it has others; those changes are made only once every check of the key has passed.
+      - When not set, the folder must exist and is left alone.
+      - Only with O(state=present).
+    type: dict
+    suboptions:
+      mode:
+        description:
+          - Mode of the folder, as an octal string.
+        type: raw
+        default: '0700'
+      parent_mode:
+        description:
+          - Mode that the folder's parent must have; it is made when missing (with any missing folder above it, all
+            with this mode). Its owner and group are left alone.
+          - When not set, the parent must exist and is not looked at.
+        type: raw
 seealso:
   - module: wise.mtls.csr
+  - module: wise.mtls.folder
   - name: Wise mutual TLS guide
     description: How Wise's platform API uses client certificates.
     link: https://docs.wise.com/api-docs/guides/mtls
@@ -99,6 +120,16 @@ EXAMPLES = r"""
     owner: root
     group: payments
     mode: '0640'
+
+- name: Ensure a new host's folder and its key in one call, under a root every service may pass through
+  wise.mtls.private_key:
+    path: /etc/wise-mtls/sandbox/client.key
+    type: ecc
+    group: payments
+    mode: '0640'
+    folder:
+      mode: '0750'
+      parent_mode: '0755'
 
 - name: Ensure an encrypted key, replacing an old RSA 2048 key (the old one is kept as a backup)
   wise.mtls.private_key:
@@ -148,12 +179,21 @@ backup_file:
   returned: changed and a backup was made
   type: str
   sample: /etc/wise-mtls/sandbox/client.key.2188.2026-12-03@16:40:11~
+folders_created:
+  description: Folders that were made (or, in check mode, would be made) for O(folder), outermost first.
+  returned: when O(folder) is set
+  type: list
+  elements: str
+  sample: ["/etc/wise-mtls", "/etc/wise-mtls/sandbox"]
 """
+
+import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.wise.mtls.plugins.module_utils import _crypto as crypto
+from ansible_collections.wise.mtls.plugins.module_utils import _folders as folders
 from ansible_collections.wise.mtls.plugins.module_utils import _policy as policy
 from ansible_collections.wise.mtls.plugins.module_utils import _safe_file as safe_file
 from ansible_collections.wise.mtls.plugins.module_utils._cryptography_dep import ensure_cryptography
@@ -177,30 +217,62 @@ def main():
             mode=dict(type="raw", default="0600"),
             owner=dict(type="str"),
             group=dict(type="str"),
+            folder=dict(type="dict", options=dict(
+                mode=dict(type="raw", default="0700"),
+                parent_mode=dict(type="raw"),
+            )),
         ),
         supports_check_mode=True,
     )
     ensure_cryptography(module)
-    path = module.params["path"]
+    params = module.params
+    path = params["path"]
     try:
-        wanted_attributes = safe_file.FileAttributes(module.params["mode"], module.params["owner"],
-                                                     module.params["group"])
+        wanted_attributes = safe_file.FileAttributes(params["mode"], params["owner"], params["group"])
+        folder = None
+        if params["state"] == "present":
+            check_key_request(module, wanted_attributes)
+            if params["folder"] is not None:
+                folder = plan_key_folder(module, path)
+        elif params["folder"] is not None:
+            module.fail_json(msg="folder is only for state=present: leave it out to remove a key. Nothing was changed.",
+                             path=path)
         with safe_file.locked(path):  # a second run at once waits, then finds this run's key instead of making one
             current = safe_file.FileState(path)
-            if module.params["state"] == "absent":
+            if params["state"] == "absent":
                 module.exit_json(**remove_key(module, current))
-            module.exit_json(**ensure_key(module, current, wanted_attributes))
+            module.exit_json(**ensure_key(module, current, wanted_attributes, folder))
     except safe_file.SafeFileError as exc:
         module.fail_json(msg=to_native(exc), path=path)
 
 
-def ensure_key(module, current, wanted_attributes):
+def check_key_request(module, wanted_attributes):
+    key_type = module.params["type"]
+    size = module.params["size"] or policy.DEFAULT_KEY_SIZES[key_type]
+    fail_on_findings(module, policy.check_key_request(key_type, size) + policy.check_private_key_mode(
+        wanted_attributes.mode))
+
+
+def plan_key_folder(module, path):
+    """The plan for the key's folder (the folder option); a new folder is made at once, an existing one is left
+    to ensure_key, which changes it only after every check of the key there has passed."""
+    options = module.params["folder"]
+    folder = os.path.dirname(os.path.abspath(path))
+    wanted = safe_file.FileAttributes(options["mode"], module.params["owner"], module.params["group"])
+    parent_wanted = safe_file.FileAttributes(options["parent_mode"]) if options["parent_mode"] is not None else None
+    plan = folders.plan_folder(folder, wanted, parent_wanted)
+    if not plan.exists and not module.check_mode:
+        # A new folder holds no key that could stop this run. Made now, so that the key is made under its lock.
+        folders.apply_folder(plan)
+    return plan
+
+
+def ensure_key(module, current, wanted_attributes, folder=None):
     params = module.params
     key_type = params["type"]
     size = params["size"] or policy.DEFAULT_KEY_SIZES[key_type]
-    fail_on_findings(module, policy.check_key_request(key_type, size) + policy.check_private_key_mode(
-        wanted_attributes.mode))
-    safe_file.check_parent(current.path)
+    if folder is None:
+        safe_file.check_parent(current.path)
 
     existing_key = None
     mismatch = None
@@ -215,6 +287,8 @@ def ensure_key(module, current, wanted_attributes):
     attributes_change = not create and current.attributes_differ(wanted_attributes)
     before = describe_key(existing_key, current)
     result = dict(changed=create or attributes_change, path=current.path)
+    if folder is not None:
+        result.update(changed=result["changed"] or folder.changed, folders_created=folder.created)
 
     if module.check_mode:
         if create:
@@ -225,6 +299,8 @@ def ensure_key(module, current, wanted_attributes):
             result.update(key_report(existing_key))
         after.update(safe_file.describe_planned(current, wanted_attributes))
     else:
+        if folder is not None and folder.exists:
+            folders.apply_folder(folder)
         if create:
             if current.exists:
                 result["backup_file"] = safe_file.backup_file(module, current.path, mode=KEY_BACKUP_MODE)
@@ -237,6 +313,8 @@ def ensure_key(module, current, wanted_attributes):
         result.update(key_report(existing_key))
     if module._diff:
         result["diff"] = render_diff(before, after, current.path)
+        if folder is not None and folder.changed:
+            result["diff"] = [dict(before=folder.before, after=folder.after), result["diff"]]
     return result
 
 

@@ -7,6 +7,7 @@
 #    another key in the hand-off folder, a certificate for a host without a key, a key group
 #    whose hosts hold different keys) stops with a clear message, and a snapshot of every
 #    host's folder shows that nothing changed;
+#  - a new key notifies the reload of the services listed, and no handler runs when none is;
 #  - a key group gets one key, copied to the other host over the connection with pipelining
 #    (no file transfer) and never shown, even at -vvv.
 set -euo pipefail
@@ -97,6 +98,7 @@ rm "$tmp/handoff/sandbox/web1/client.pem"
 # --- request: key and CSR, collected CSR, the to-do, a clean end -------------------------
 run request "${org[@]}" || fail "request failed"
 grep -q "failed=0" "$log" || fail "request: a task failed"
+if grep -q "RUNNING HANDLER" "$log"; then fail "request: a reload handler ran with no service listed"; fi
 grep -qF "name: sandbox-web1-" "$log" || fail "request: no certificate name in the to-do"
 grep -qF "$tmp/handoff/sandbox/web1/client.csr" "$log" || fail "request: the to-do does not name the CSR"
 [[ -s $tmp/handoff/sandbox/web1/client.csr ]] || fail "request: the CSR was not collected"
@@ -107,6 +109,19 @@ grep -qF "$tmp/handoff/sandbox/web1/client.csr" "$log" || fail "request: the to-
 run request "${org[@]}" || fail "request (again) failed"
 grep -q "changed=0" "$log" || fail "request (again): something changed"
 pass "request makes the key and the CSR, collects the CSR and prints the to-do; idempotent"
+
+# --- a service listed: a new key notifies its reload (the service module is the judge) --------
+inventory web9
+if run request "${org[@]}" -e '{"wise_mtls_client_services": ["wise-mtls-no-such-service"]}'; then
+    fail "reload: the run succeeded, so the listed service was not reloaded"
+fi
+grep -qF "RUNNING HANDLER [wise.mtls.client : Reload the services that use the Wise client files]" "$log" ||
+    fail "reload: the handler did not run"
+grep -qF "Could not find the requested service wise-mtls-no-such-service" "$log" ||
+    fail "reload: the handler did not reload the listed service"
+rm -rf "$tmp/hosts/web9" "$tmp/handoff/sandbox/web9"
+inventory web1
+pass "a listed service is reloaded when its key is made, and nothing runs when none is listed"
 
 # --- a certificate for another key in the hand-off folder -------------------------------
 cp "$tmp/handoff/sandbox/web1/client.csr" "$tmp/web1.csr"

@@ -148,6 +148,13 @@ def nothing(_openssl, _folder):
     pass
 
 
+def file_named(name):
+    def prepare(_openssl, folder):
+        write_bytes(os.path.join(folder, name), b"not a folder\n", 0o644)
+
+    return prepare
+
+
 REFUSALS = {
     "rsa-1024": (nothing, dict(type="rsa", size=1024),
                  ["RSA 1024 bits is not accepted by Wise (too weak)", "use 2048, 3072 or 4096 bits", "Nothing was changed"]),
@@ -193,6 +200,26 @@ REFUSALS = {
                       ["The group 'no-such-group-wise' does not exist on this host; create it first"]),
     "unknown-owner": (existing_key("ec:P-256"), dict(type="ecc", owner="no-such-user-wise"),
                       ["The owner 'no-such-user-wise' does not exist on this host"]),
+    # With the folder option: nothing is made, and an existing folder keeps its mode, when the key is refused.
+    "folder-rsa-1024": (nothing, dict(type="rsa", size=1024, path="{folder}/new/client.key",
+                                      folder=dict(mode="0750", parent_mode="0755")),
+                        ["RSA 1024 bits is not accepted by Wise (too weak)", "Nothing was changed"]),
+    "folder-other-type": (existing_key("ec:P-256"), dict(type="rsa", size=2048, folder=dict(mode="0750")),
+                          ["holds an ECC P-256 key, but an RSA 2048 key was asked for"]),
+    "folder-wrong-passphrase": (existing_key("ec:P-256", passphrase=PASSPHRASE),
+                                dict(type="ecc", passphrase="wrong", folder=dict(mode="0750")),
+                                ["the passphrase does not decrypt the private key"]),
+    "folder-unknown-group": (nothing, dict(type="ecc", path="{folder}/new/client.key", group="no-such-group-wise",
+                                           folder=dict(parent_mode="0755")),
+                             ["The group 'no-such-group-wise' does not exist on this host"]),
+    "folder-symbolic-mode": (nothing, dict(type="ecc", path="{folder}/new/client.key", folder=dict(mode="u=rwx")),
+                             ["not an octal mode"]),
+    "folder-file-in-the-way": (file_named("new"), dict(type="ecc", path="{folder}/new/client.key", folder=dict()),
+                               ["{folder}/new exists but is not a folder"]),
+    "folder-missing-parent": (nothing, dict(type="ecc", path="{folder}/a/b/client.key", folder=dict()),
+                              ["The folder {folder}/a does not exist; create it first, or give parent_mode"]),
+    "folder-with-absent": (existing_key("ec:P-256"), dict(state="absent", folder=dict()),
+                           ["folder is only for state=present"]),
 }
 
 
@@ -239,6 +266,41 @@ def test_creation_four_runs(run_module, openssl, tmp_path):
     assert "fingerprint: {0}".format(fingerprint) in results[1]["diff"]["after"]
     assert results[3]["diff"]["before"] == results[3]["diff"]["after"]
     assert_results_hold_no_key_material(results, tmp_path)
+
+
+def test_folder_option_makes_a_new_hosts_folders_and_key_in_one_call(run_module, openssl, tmp_path, umask_000):
+    root = tmp_path / "etc" / "wise-mtls"
+    folder = root / "sandbox"
+    path = str(folder / "client.key")
+    args = dict(path=path, type="ecc", folder=dict(mode="0750", parent_mode="0755"))
+    results = four_runs(run_module, private_key, args, str(tmp_path))
+    assert [file_mode(str(f)) for f in (tmp_path / "etc", root, folder)] == [0o755, 0o755, 0o750]
+    assert file_mode(path) == 0o600 and results[1]["fingerprint"] == openssl.fingerprint(path)
+    created = [str(tmp_path / "etc"), str(root), str(folder)]
+    assert results[0]["folders_created"] == results[1]["folders_created"] == created
+    assert results[2]["folders_created"] == results[3]["folders_created"] == []
+    # The diff: the folders, then the key; check mode predicted the folders exactly.
+    assert results[0]["diff"][0] == results[1]["diff"][0]
+    assert results[1]["diff"][0]["before"][str(folder)] == dict(state="absent")
+    assert results[1]["diff"][0]["after"][str(folder)]["mode"] == "0750"
+    assert "fingerprint: (new key)" in results[0]["diff"][1]["after"]
+    assert results[3]["diff"]["before"] == results[3]["diff"]["after"]
+    assert_results_hold_no_key_material(results, folder)
+
+
+def test_folder_option_fixes_the_folder_of_an_existing_key_and_keeps_the_key(run_module, openssl, tmp_path):
+    folder = tmp_path / "sandbox"
+    folder.mkdir()
+    os.chmod(str(folder), 0o755)
+    path = openssl.write_key("ec:P-256", folder / "client.key")
+    key = read_bytes(path)
+    results = four_runs(run_module, private_key, dict(path=path, type="ecc", folder=dict(mode="0700")),
+                        str(tmp_path))
+    assert read_bytes(path) == key and file_mode(str(folder)) == 0o700
+    assert results[0]["folders_created"] == []
+    assert results[0]["diff"][0]["before"][str(folder)]["mode"] == "0755"
+    assert results[0]["diff"][0] == results[1]["diff"][0]
+    assert results[0]["fingerprint"] == openssl.fingerprint(path)
 
 
 @needs_root
